@@ -1,0 +1,190 @@
+// Package metadb is the coordinator's storage interface. Every
+// implementation (sqlite now, PostgreSQL later) passes the shared suite in
+// metadbtest. The coordinator keeps nothing but what is here, and nothing
+// here is plaintext: names, sizes and keys of the user's files live only in
+// the opaque Meta and WrappedKey blobs.
+package metadb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/piece"
+)
+
+// Sentinel errors callers decide on. Implementations wrap them with %w.
+var (
+	ErrNotFound = errors.New("metadb: not found")
+	ErrExists   = errors.New("metadb: already exists")
+	// ErrConflict reports a state change that is not allowed from the
+	// current state (deleting a non-empty folder, committing a committed
+	// object, …).
+	ErrConflict = errors.New("metadb: conflict")
+)
+
+// ID16 is a 16-byte random identifier (accounts, entries, objects).
+type ID16 [16]byte
+
+// Account is a user account. The coordinator stores only a verifier of the
+// auth key, never a password or a key it could use.
+type Account struct {
+	ID               ID16
+	Email            string // normalised (lower-case, trimmed)
+	KDF              []byte // JSON-encoded KDF parameters, opaque here
+	Verifier         []byte // HMAC-SHA-256(auth key, label), 32 bytes
+	WrappedMasterKey []byte
+	RootEntry        ID16
+	Created          time.Time
+}
+
+// Session is a login session, stored by the SHA-256 of its bearer token.
+type Session struct {
+	TokenHash [32]byte
+	Account   ID16
+	Expires   time.Time
+}
+
+// Kind of an entry.
+type Kind string
+
+const (
+	KindFolder Kind = "folder"
+	KindFile   Kind = "file"
+)
+
+// Entry is a folder or file in a user's tree, as the coordinator sees it:
+// IDs and opaque blobs. Parent is zero for the root folder.
+type Entry struct {
+	ID         ID16
+	Account    ID16
+	Parent     ID16
+	Kind       Kind
+	NameTag    []byte // HMAC of the name under the parent's key; unique per parent
+	WrappedKey []byte
+	Meta       []byte
+	Object     ID16 // zero when the file is inline or the entry is a folder
+	Created    time.Time
+	Updated    time.Time
+}
+
+// ObjectState is the life cycle of a stored object.
+type ObjectState string
+
+const (
+	ObjectPending   ObjectState = "pending"   // upload in progress
+	ObjectCommitted ObjectState = "committed" // sealed, may be referenced by an entry
+)
+
+// Object is an encrypted, segmented, erasure-coded blob.
+type Object struct {
+	ID       ID16
+	Account  ID16
+	State    ObjectState
+	Size     int64 // ciphertext bytes over all segments
+	Segments int
+	Created  time.Time
+}
+
+// Segment is one erasure-coded segment of an object.
+type Segment struct {
+	Object    ID16
+	Index     int
+	Size      int64 // ciphertext bytes of the segment
+	PieceSize int64
+	K, N      int
+	Hashes    []piece.ID // expected piece ID of piece j, len N
+	Committed bool
+}
+
+// Piece is a stored piece: piece Index of a segment, on Node, with the
+// node's signed receipt.
+type Piece struct {
+	Object  ID16
+	Segment int
+	Index   int
+	Node    identity.ID
+	ID      piece.ID
+	Size    int64
+	Receipt []byte
+}
+
+// Node is a storage node known to the coordinator.
+type Node struct {
+	ID       identity.ID
+	Address  string // host:port of its HTTPS endpoint
+	Capacity int64
+	Used     int64
+	LastSeen time.Time
+	Created  time.Time
+}
+
+// Deletion is a piece a node must delete.
+type Deletion struct {
+	Node     identity.ID
+	Piece    piece.ID
+	Queued   time.Time
+	Attempts int
+}
+
+// DB is the coordinator's storage. All methods are safe for concurrent use.
+type DB interface {
+	// Accounts.
+	CreateAccount(ctx context.Context, a Account, root Entry) error // ErrExists on duplicate e-mail
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	AccountByID(ctx context.Context, id ID16) (Account, error)
+
+	// Sessions.
+	CreateSession(ctx context.Context, s Session) error
+	SessionByToken(ctx context.Context, tokenHash [32]byte) (Session, error) // ErrNotFound if absent or expired
+	DeleteSession(ctx context.Context, tokenHash [32]byte) error
+
+	// Entries. All are scoped to one account: an entry of another account is ErrNotFound.
+	CreateEntry(ctx context.Context, e Entry) error // ErrExists on (Parent, NameTag) or ID clash; ErrNotFound if parent missing; ErrConflict if parent is a file or Object is not a committed object of the account or already referenced
+	Entry(ctx context.Context, account, id ID16) (Entry, error)
+	Children(ctx context.Context, account, parent ID16) ([]Entry, error) // ordered by ID
+	// DeleteEntry removes an entry. A folder must be empty (ErrConflict).
+	// A file's object, if any, is deleted with it and its pieces queued
+	// for deletion in the same transaction.
+	DeleteEntry(ctx context.Context, account, id ID16) error
+
+	// Objects.
+	CreateObject(ctx context.Context, o Object) error
+	Object(ctx context.Context, account, id ID16) (Object, error)
+	// PutSegment declares (or re-declares, while uncommitted) a segment of
+	// a pending object.
+	PutSegment(ctx context.Context, account ID16, s Segment) error
+	// CommitSegment records the stored pieces of a declared segment and
+	// marks it committed. It replaces any pieces recorded before.
+	CommitSegment(ctx context.Context, account, object ID16, index int, pieces []Piece) error
+	// CommitObject seals a pending object whose segments 0..segments-1 are all committed.
+	CommitObject(ctx context.Context, account, object ID16, segments int, size int64) error
+	Segments(ctx context.Context, account, object ID16, from, count int) ([]Segment, error)
+	Pieces(ctx context.Context, object ID16, segment int) ([]Piece, error) // ordered by Index
+	// DeleteObject removes an object not referenced by any entry and
+	// queues its pieces for deletion (pending uploads abandoned by a client).
+	DeleteObject(ctx context.Context, account, object ID16) error
+	// StalePendingObjects lists pending objects created before cutoff.
+	StalePendingObjects(ctx context.Context, cutoff time.Time, limit int) ([]Object, error)
+
+	// Nodes.
+	UpsertNode(ctx context.Context, n Node) error // keeps Created on update
+	Nodes(ctx context.Context, seenSince time.Time) ([]Node, error)
+	NodeByID(ctx context.Context, id identity.ID) (Node, error)
+
+	// Deletions.
+	QueueDeletions(ctx context.Context, ds []Deletion) error
+	PendingDeletions(ctx context.Context, node identity.ID, limit int) ([]Deletion, error)
+	// DoneDeletions removes delivered deletions.
+	DoneDeletions(ctx context.Context, node identity.ID, pieces []piece.ID) error
+	// FailedDeletions bumps the attempt count.
+	FailedDeletions(ctx context.Context, node identity.ID, pieces []piece.ID) error
+	// NodesWithDeletions lists nodes that have pending deletions.
+	NodesWithDeletions(ctx context.Context) ([]identity.ID, error)
+
+	// Usage reports the bytes stored by an account (ciphertext, committed objects).
+	Usage(ctx context.Context, account ID16) (int64, error)
+
+	Close() error
+}
