@@ -1,0 +1,77 @@
+package stream
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+// knownError reports whether err belongs to one of the package's classes.
+func knownError(err error) bool {
+	return errors.Is(err, ErrAuth) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLong) || errors.Is(err, ErrBadLayout)
+}
+
+func FuzzOpenBlock(f *testing.F) {
+	c := newTestCipher(f, 3*B+5, B)
+	ct := sealAll(f, c, pattern(3*B+5))
+	f.Add(int64(3), ct[3*(B+Overhead):])
+	f.Add(int64(2), ct[3*(B+Overhead):])
+	f.Add(int64(-1), []byte{})
+	f.Add(int64(3), make([]byte, 21))
+	f.Fuzz(func(t *testing.T, i int64, ciphertext []byte) {
+		out, err := c.OpenBlock(nil, i, ciphertext)
+		if err != nil {
+			if out != nil || !knownError(err) {
+				t.Fatalf("OpenBlock = %d bytes, %v", len(out), err)
+			}
+			return
+		}
+		// Success must mean the ciphertext is the genuine block i.
+		re, err := c.SealBlock(nil, i, out)
+		if err != nil || !bytes.Equal(re, ciphertext) {
+			t.Fatalf("block %d accepted but is not genuine", i)
+		}
+	})
+}
+
+func FuzzReader(f *testing.F) {
+	// Seeds stay small so the fuzzer runs fast; multi-block streams are
+	// covered by the unit tests.
+	for _, size := range []int64{1, 100, 1000} {
+		c := newTestCipher(f, size, B)
+		ct := sealAll(f, c, pattern(size))
+		f.Add(uint32(size), ct)
+		f.Add(uint32(size), ct[:len(ct)-1])
+		f.Add(uint32(size), append(bytes.Clone(ct), 0))
+		f.Add(uint32(size-1), ct)
+	}
+	f.Add(uint32(0), []byte{})
+	f.Fuzz(func(t *testing.T, size32 uint32, data []byte) {
+		size := 1 + int64(size32)%(3*B)
+		c := newTestCipher(t, size, B)
+		l := c.Layout()
+		got, err := io.ReadAll(NewReader(c, bytes.NewReader(data)))
+		if err != nil && !knownError(err) {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		// Whatever was released is made of whole, authentic blocks.
+		if err != nil && int64(len(got)) >= size {
+			t.Fatalf("released %d of %d bytes despite %v", len(got), size, err)
+		}
+		if len(got)%B != 0 && int64(len(got)) != size {
+			t.Fatalf("released a partial block: %d bytes", len(got))
+		}
+		for i := int64(0); i*B < int64(len(got)); i++ {
+			bs := int64(l.BlockPlainSize(i))
+			re, serr := c.SealBlock(nil, i, got[i*B:i*B+bs])
+			off := l.BlockCipherOffset(i)
+			if serr != nil || !bytes.Equal(re, data[off:off+int64(len(re))]) {
+				t.Fatalf("released block %d is not authentic", i)
+			}
+		}
+		if err == nil && int64(len(data)) != l.CiphertextSize() {
+			t.Fatalf("accepted a %d-byte stream, want %d", len(data), l.CiphertextSize())
+		}
+	})
+}

@@ -1,0 +1,288 @@
+// Package stream implements nuage's content stream (docs/spec.md §3): an
+// object's plaintext encrypted with AES-256-GCM in blocks of 64 KiB, each
+// block's nonce made of its index and a last-block flag, so that
+// truncation, extension, reordering and splicing are all detected while
+// any plaintext range can be read by opening only the blocks that cover it.
+//
+// The stream is cut into segments (a whole number of blocks) that the
+// erasure coder stores independently; Cipher seals and opens whole
+// segments, blocks and ranges, and NewWriter and NewReader handle a whole
+// stream.
+package stream
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/nuage-storage/nuage/internal/crypto/keys"
+)
+
+// Format constants of version 1.
+const (
+	// BlockSize is the plaintext length of every block but the last.
+	BlockSize = 65536
+	// Overhead is the GCM tag added to each block.
+	Overhead = 16
+	// DefaultSegmentSize is the default segment plaintext size (256 blocks).
+	DefaultSegmentSize = 16 << 20
+	// MaxSize is the largest object whose ciphertext length fits in an int64.
+	MaxSize = math.MaxInt64 / (BlockSize + Overhead) * BlockSize
+	// LabelContent is the HKDF info of the stream key.
+	LabelContent = "nuage v1 content"
+	nonceSize    = 12
+)
+
+var (
+	// ErrAuth reports a block that did not authenticate: wrong key or
+	// object, a flipped bit, a block moved from another position or
+	// object, or a final block without the last flag (or a non-final one
+	// with it).
+	ErrAuth = errors.New("stream: authentication failed")
+	// ErrTruncated reports a ciphertext shorter than the layout implies,
+	// or a Writer closed before all Size bytes were written.
+	ErrTruncated = errors.New("stream: truncated")
+	// ErrTooLong reports a ciphertext longer than the layout implies, or
+	// a Writer given more than Size bytes.
+	ErrTooLong = errors.New("stream: longer than its declared size")
+	// ErrBadLayout reports an invalid layout, or a block, segment or range
+	// that does not fit it.
+	ErrBadLayout = errors.New("stream: bad layout")
+	// ErrClosed reports a Write after Close.
+	ErrClosed = errors.New("stream: write after close")
+)
+
+// authError is an ErrAuth naming the block that failed.
+type authError struct{ block, blocks int64 }
+
+func (e *authError) Error() string {
+	return fmt.Sprintf("stream: block %d of %d did not authenticate: wrong key or object, tampered, truncated or misplaced data", e.block, e.blocks)
+}
+
+// Is makes errors.Is(err, ErrAuth) true.
+func (e *authError) Is(target error) bool { return target == ErrAuth }
+
+// Cipher seals and opens one object's content stream. It is safe for
+// concurrent use: the AEAD is read-only after construction and every call
+// takes its own nonce buffer from a pool, so segments may be sealed or
+// opened in parallel. No input or output buffer may overlap another.
+type Cipher struct {
+	aead   cipher.AEAD
+	l      Layout
+	nonces sync.Pool // of *[nonceSize]byte
+}
+
+// StreamKey returns the stream key of an object:
+// HKDF-SHA-256(ikm=content key, salt=object ID, info="nuage v1 content").
+func StreamKey(contentKey [32]byte, objectID [16]byte) [32]byte {
+	return keys.Derive(contentKey, objectID[:], LabelContent)
+}
+
+// NewCipher returns the Cipher of the object objectID with the given
+// content key and layout. It fails with ErrBadLayout if l is invalid.
+func NewCipher(contentKey [32]byte, objectID [16]byte, l Layout) (*Cipher, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	sk := StreamKey(contentKey, objectID)
+	b, err := aes.NewCipher(sk[:])
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	aead, err := cipher.NewGCM(b)
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	c := &Cipher{aead: aead, l: l}
+	c.nonces.New = func() any { return new([nonceSize]byte) }
+	return c, nil
+}
+
+// Layout returns the cipher's layout.
+func (c *Cipher) Layout() Layout { return c.l }
+
+// nonce writes nonce_i = uint88_be(i) || last into n.
+func (c *Cipher) nonce(n *[nonceSize]byte, i int64) []byte {
+	n[0], n[1], n[2] = 0, 0, 0 // i < 2^63, so the top 3 bytes are zero
+	binary.BigEndian.PutUint64(n[3:11], uint64(i))
+	n[11] = 0
+	if i == c.l.Blocks()-1 {
+		n[11] = 1
+	}
+	return n[:]
+}
+
+func (c *Cipher) getNonce() *[nonceSize]byte { return c.nonces.Get().(*[nonceSize]byte) }
+
+func (c *Cipher) checkBlock(i int64) error {
+	if i < 0 || i >= c.l.Blocks() {
+		return fmt.Errorf("%w: block %d out of range [0, %d)", ErrBadLayout, i, c.l.Blocks())
+	}
+	return nil
+}
+
+func (c *Cipher) checkSegment(s int) error {
+	if s < 0 || s >= c.l.Segments() {
+		return fmt.Errorf("%w: segment %d out of range [0, %d)", ErrBadLayout, s, c.l.Segments())
+	}
+	return nil
+}
+
+// checkCipherLen compares a ciphertext length with the expected one.
+// It formats a message only on error, keeping the data path allocation-free.
+func checkCipherLen(what string, index int64, got int, want int64) error {
+	switch {
+	case int64(got) < want:
+		return fmt.Errorf("%w: %s %d ciphertext is %d bytes, want %d", ErrTruncated, what, index, got, want)
+	case int64(got) > want:
+		return fmt.Errorf("%w: %s %d ciphertext is %d bytes, want %d", ErrTooLong, what, index, got, want)
+	}
+	return nil
+}
+
+// SealBlock appends the ciphertext of block i to dst. plaintext must be
+// the block's exact plaintext: BlockSize bytes, or the remainder for the
+// last block; otherwise it fails with ErrBadLayout.
+func (c *Cipher) SealBlock(dst []byte, i int64, plaintext []byte) ([]byte, error) {
+	if err := c.checkBlock(i); err != nil {
+		return nil, err
+	}
+	if want := c.l.BlockPlainSize(i); len(plaintext) != want {
+		return nil, fmt.Errorf("%w: block %d plaintext is %d bytes, want %d", ErrBadLayout, i, len(plaintext), want)
+	}
+	n := c.getNonce()
+	dst = c.aead.Seal(dst, c.nonce(n, i), plaintext, nil)
+	c.nonces.Put(n)
+	return dst, nil
+}
+
+// OpenBlock authenticates the ciphertext of block i and appends its
+// plaintext to dst. A ciphertext of the wrong length fails with
+// ErrTruncated or ErrTooLong, one that does not authenticate with ErrAuth;
+// on error nothing is appended.
+func (c *Cipher) OpenBlock(dst []byte, i int64, ciphertext []byte) ([]byte, error) {
+	if err := c.checkBlock(i); err != nil {
+		return nil, err
+	}
+	if err := checkCipherLen("block", i, len(ciphertext), int64(c.l.BlockPlainSize(i)+Overhead)); err != nil {
+		return nil, err
+	}
+	n := c.getNonce()
+	defer c.nonces.Put(n)
+	out, err := c.aead.Open(dst, c.nonce(n, i), ciphertext, nil)
+	if err != nil {
+		if pl := c.l.BlockPlainSize(i); cap(dst)-len(dst) >= pl {
+			clear(dst[len(dst) : len(dst)+pl])
+		}
+		return nil, &authError{i, c.l.Blocks()}
+	}
+	return out, nil
+}
+
+// SealSegment appends the ciphertext of segment s to dst. plaintext must be
+// exactly the segment's plaintext (see Layout.SegmentPlain), or it fails
+// with ErrBadLayout. It does not allocate when dst has room for
+// Layout.SegmentCipherSize(s) more bytes.
+func (c *Cipher) SealSegment(dst []byte, s int, plaintext []byte) ([]byte, error) {
+	if err := c.checkSegment(s); err != nil {
+		return nil, err
+	}
+	if _, want := c.l.SegmentPlain(s); int64(len(plaintext)) != want {
+		return nil, fmt.Errorf("%w: segment %d plaintext is %d bytes, want %d", ErrBadLayout, s, len(plaintext), want)
+	}
+	dst = slices.Grow(dst, int(c.l.SegmentCipherSize(s)))
+	n := c.getNonce()
+	for i := c.l.SegmentFirstBlock(s); len(plaintext) > 0; i++ {
+		bs := min(len(plaintext), c.l.BlockSize)
+		dst = c.aead.Seal(dst, c.nonce(n, i), plaintext[:bs], nil)
+		plaintext = plaintext[bs:]
+	}
+	c.nonces.Put(n)
+	return dst, nil
+}
+
+// OpenSegment authenticates the whole ciphertext of segment s and appends
+// its plaintext to dst. The ciphertext must be exactly
+// Layout.SegmentCipherSize(s) bytes (else ErrTruncated or ErrTooLong);
+// any block that does not authenticate fails the whole call with ErrAuth,
+// and on error nothing is appended and the bytes written beyond len(dst)
+// are zeroed. It does not allocate when dst has room for the plaintext.
+func (c *Cipher) OpenSegment(dst []byte, s int, ciphertext []byte) ([]byte, error) {
+	if err := c.checkSegment(s); err != nil {
+		return nil, err
+	}
+	if err := checkCipherLen("segment", int64(s), len(ciphertext), c.l.SegmentCipherSize(s)); err != nil {
+		return nil, err
+	}
+	_, size := c.l.SegmentPlain(s)
+	start := len(dst)
+	dst = slices.Grow(dst, int(size))
+	n := c.getNonce()
+	defer c.nonces.Put(n)
+	for i := c.l.SegmentFirstBlock(s); len(ciphertext) > 0; i++ {
+		cs := min(len(ciphertext), c.l.BlockSize+Overhead)
+		out, err := c.aead.Open(dst, c.nonce(n, i), ciphertext[:cs], nil)
+		if err != nil {
+			clear(dst[start : start+int(size)])
+			return nil, &authError{i, c.l.Blocks()}
+		}
+		dst = out
+		ciphertext = ciphertext[cs:]
+	}
+	return dst, nil
+}
+
+// OpenSegmentRange appends to dst the plaintext bytes [off, off+n) of
+// segment s (offsets relative to the segment's start), given the whole
+// segment ciphertext. It opens only the blocks that cover the range, each
+// of which must authenticate (else ErrAuth, and nothing is appended). A
+// range outside the segment fails with ErrBadLayout. Authenticated
+// plaintext of the covering blocks outside the range may be left in dst's
+// spare capacity.
+func (c *Cipher) OpenSegmentRange(dst []byte, s int, ciphertext []byte, off, n int64) ([]byte, error) {
+	if err := c.checkSegment(s); err != nil {
+		return nil, err
+	}
+	if err := checkCipherLen("segment", int64(s), len(ciphertext), c.l.SegmentCipherSize(s)); err != nil {
+		return nil, err
+	}
+	_, size := c.l.SegmentPlain(s)
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return nil, fmt.Errorf("%w: range [%d, %d+%d) outside segment %d of %d bytes", ErrBadLayout, off, off, n, s, size)
+	}
+	if n == 0 {
+		return dst, nil
+	}
+	bs := int64(c.l.BlockSize)
+	first, last := off/bs, (off+n-1)/bs // blocks relative to the segment
+	lastEnd := min((last+1)*bs, size)
+	need := max(min(bs, size-first*bs), lastEnd-off)
+	start := len(dst)
+	dst = slices.Grow(dst, int(need))
+	nonce := c.getNonce()
+	defer c.nonces.Put(nonce)
+	base := c.l.SegmentFirstBlock(s)
+	for j := first; j <= last; j++ {
+		cOff := j * (bs + Overhead)
+		cEnd := min(cOff+bs+Overhead, int64(len(ciphertext)))
+		cur := len(dst)
+		out, err := c.aead.Open(dst, c.nonce(nonce, base+j), ciphertext[cOff:cEnd], nil)
+		if err != nil {
+			clear(dst[start : start+int(need)])
+			return nil, &authError{base + j, c.l.Blocks()}
+		}
+		dst = out
+		lo := max(off, j*bs) - j*bs
+		hi := min(off+n, (j+1)*bs) - j*bs
+		if lo > 0 {
+			copy(dst[cur:], dst[cur+int(lo):cur+int(hi)])
+		}
+		dst = dst[:cur+int(hi-lo)]
+	}
+	return dst, nil
+}
