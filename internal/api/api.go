@@ -40,6 +40,9 @@ const (
 type Scheme struct {
 	K int `json:"k"`
 	N int `json:"n"`
+	// Success is how many pieces of a segment a client stores before it
+	// cancels the slowest remaining uploads (long-tail cut). Zero means N.
+	Success int `json:"success,omitempty"`
 }
 
 // Info answers GET /info.

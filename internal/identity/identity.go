@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,9 @@ func ParseID(s string) (ID, error) {
 	var id ID
 	if len(s) != 2*IDSize {
 		return id, fmt.Errorf("%w: got %d characters, want %d", ErrBadID, len(s), 2*IDSize)
+	}
+	if strings.ToLower(s) != s {
+		return id, fmt.Errorf("%w: hex must be lowercase", ErrBadID)
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
 		return id, fmt.Errorf("%w: %v", ErrBadID, err)

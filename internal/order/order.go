@@ -133,6 +133,9 @@ func Parse(b []byte) (Order, error) {
 	copy(o.Node[:], b[2:34])
 	copy(o.Piece[:], b[34:66])
 	o.Size = binary.BigEndian.Uint64(b[66:74])
+	if o.Action == Delete && o.Size != 0 {
+		return o, fmt.Errorf("%w: DELETE order with size %d", ErrMalformed, o.Size)
+	}
 	exp := int64(binary.BigEndian.Uint64(b[74:82]))
 	o.Expires = time.Unix(exp, 0)
 	copy(o.Serial[:], b[82:98])
@@ -146,9 +149,9 @@ func Parse(b []byte) (Order, error) {
 }
 
 // Check verifies that the order lets node self do action on piece p now,
-// and that its coordinator is trusted.
+// and that its coordinator is trusted (a nil trusted trusts nobody).
 func (o *Order) Check(now time.Time, self identity.ID, action Action, p piece.ID, trusted func(identity.ID) bool) error {
-	if !trusted(o.Coordinator) {
+	if trusted == nil || !trusted(o.Coordinator) {
 		return fmt.Errorf("%w: %s", ErrUntrusted, o.Coordinator.Short())
 	}
 	if o.Action != action {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 
 	"github.com/zeebo/blake3"
 )
@@ -49,6 +50,9 @@ func Parse(s string) (ID, error) {
 	var id ID
 	if len(s) != 2*IDSize {
 		return id, fmt.Errorf("%w: %q has %d characters, want %d", ErrBadID, truncate(s), len(s), 2*IDSize)
+	}
+	if strings.ToLower(s) != s {
+		return id, fmt.Errorf("%w: hex must be lowercase", ErrBadID)
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
 		return id, fmt.Errorf("%w: %v", ErrBadID, err)
