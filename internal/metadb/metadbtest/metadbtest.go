@@ -1,0 +1,397 @@
+// Package metadbtest is the conformance suite of metadb.DB: every
+// implementation (SQLite, PostgreSQL, …) runs the same tests with Run.
+//
+// The suite pins down the behaviour the interface documents and what the
+// coordinator relies on beyond it:
+//
+//   - the root folder of an account cannot be deleted (ErrConflict);
+//   - Children, Segments of an unknown or foreign parent or object, and
+//     Pieces of an undeclared segment, are ErrNotFound, not empty;
+//   - DeleteSession of an absent session is ErrNotFound;
+//   - CommitSegment checks the pieces against the declaration (at least k,
+//     indexes in range and distinct, declared size and piece ID) and
+//     reports a mismatch as ErrConflict; a piece on an unknown node is
+//     ErrNotFound; pieces it replaces are queued for deletion unless still
+//     referenced; committing a piece cancels a queued deletion of the same
+//     (node, piece ID);
+//   - CommitObject checks that the segment sizes add up to the size;
+//   - a (node, piece ID) still referenced by a stored piece is never
+//     queued for deletion, by any method;
+//   - Usage of an unknown account is ErrNotFound;
+//   - times round-trip with microsecond precision (the suite uses no
+//     finer times).
+//
+// Calls that break the contract outright (a zero ID, k > n, a negative
+// limit) must fail, with an error the suite does not inspect.
+package metadbtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/metadb"
+	"github.com/nuage-storage/nuage/internal/piece"
+)
+
+// Run runs the suite. open must return a fresh, empty database for the
+// test it is given and close it when that test ends (t.Cleanup). Each
+// subtest gets its own database.
+func Run(t *testing.T, open func(t *testing.T) metadb.DB) {
+	groups := []struct {
+		name  string
+		tests []test
+	}{
+		{"Account", accountTests},
+		{"Session", sessionTests},
+		{"Entry", entryTests},
+		{"Object", objectTests},
+		{"Node", nodeTests},
+		{"Deletion", deletionTests},
+		{"Usage", usageTests},
+		{"Concurrency", concurrencyTests},
+		{"Context", contextTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.fn(t, newFixture(t, open(t)))
+				})
+			}
+		})
+	}
+}
+
+// test is one subtest of the suite.
+type test struct {
+	name string
+	fn   func(t *testing.T, f *fixture)
+}
+
+// fixture builds deterministic test data in one database.
+type fixture struct {
+	t   *testing.T
+	db  metadb.DB
+	ctx context.Context
+	seq uint64
+}
+
+func newFixture(t *testing.T, db metadb.DB) *fixture {
+	return &fixture{t: t, db: db, ctx: t.Context()}
+}
+
+// base is the suite's reference time, with microsecond precision.
+var base = time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)
+
+// at returns base + d.
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+// id returns a fresh 16-byte ID. IDs increase with each call.
+func (f *fixture) id() metadb.ID16 {
+	f.seq++
+	var id metadb.ID16
+	id[0] = 0xa5
+	binary.BigEndian.PutUint64(id[8:], f.seq)
+	return id
+}
+
+// nodeID returns a fresh node ID. IDs increase with each call.
+func (f *fixture) nodeID() identity.ID {
+	f.seq++
+	var id identity.ID
+	id[0] = 0x4e
+	binary.BigEndian.PutUint64(id[24:], f.seq)
+	return id
+}
+
+// bytesFor returns deterministic opaque bytes labelled by label.
+func (f *fixture) bytesFor(label string) []byte {
+	f.seq++
+	return fmt.Appendf(nil, "%s#%d", label, f.seq)
+}
+
+// account creates an account with its root folder.
+func (f *fixture) account() (metadb.Account, metadb.Entry) {
+	f.t.Helper()
+	a := metadb.Account{
+		ID:               f.id(),
+		KDF:              []byte(`{"alg":"argon2id","t":3,"m":65536,"p":4}`),
+		Verifier:         bytes.Repeat([]byte{0x56}, 32),
+		WrappedMasterKey: f.bytesFor("wrapped master key"),
+		Created:          at(0),
+	}
+	a.Email = fmt.Sprintf("user%d@example.org", f.seq)
+	a.RootEntry = f.id()
+	root := metadb.Entry{
+		ID:         a.RootEntry,
+		Account:    a.ID,
+		Kind:       metadb.KindFolder,
+		NameTag:    f.bytesFor("root tag"),
+		WrappedKey: f.bytesFor("root key"),
+		Meta:       f.bytesFor("root meta"),
+		Created:    at(0),
+		Updated:    at(0),
+	}
+	if err := f.db.CreateAccount(f.ctx, a, root); err != nil {
+		f.t.Fatalf("CreateAccount: %v", err)
+	}
+	return a, root
+}
+
+// entry returns (without creating it) a new entry of account under parent.
+func (f *fixture) entry(account, parent metadb.ID16, kind metadb.Kind, object metadb.ID16) metadb.Entry {
+	return metadb.Entry{
+		ID:         f.id(),
+		Account:    account,
+		Parent:     parent,
+		Kind:       kind,
+		NameTag:    f.bytesFor("tag"),
+		WrappedKey: f.bytesFor("key"),
+		Meta:       f.bytesFor("meta"),
+		Object:     object,
+		Created:    at(time.Minute),
+		Updated:    at(2 * time.Minute),
+	}
+}
+
+// mustCreate creates e.
+func (f *fixture) mustCreate(e metadb.Entry) metadb.Entry {
+	f.t.Helper()
+	if err := f.db.CreateEntry(f.ctx, e); err != nil {
+		f.t.Fatalf("CreateEntry(%x): %v", e.ID, err)
+	}
+	return e
+}
+
+// folder creates a folder of account under parent.
+func (f *fixture) folder(account, parent metadb.ID16) metadb.Entry {
+	f.t.Helper()
+	return f.mustCreate(f.entry(account, parent, metadb.KindFolder, metadb.ID16{}))
+}
+
+// file creates a file of account under parent referencing object (zero
+// for an inline file).
+func (f *fixture) file(account, parent, object metadb.ID16) metadb.Entry {
+	f.t.Helper()
+	return f.mustCreate(f.entry(account, parent, metadb.KindFile, object))
+}
+
+// nodes registers n storage nodes, ordered by ID.
+func (f *fixture) nodes(n int) []identity.ID {
+	f.t.Helper()
+	ids := make([]identity.ID, n)
+	for i := range ids {
+		ids[i] = f.nodeID()
+		err := f.db.UpsertNode(f.ctx, metadb.Node{
+			ID:       ids[i],
+			Address:  fmt.Sprintf("127.0.0.1:%d", 7000+i),
+			Capacity: 1 << 40,
+			Used:     int64(i) << 20,
+			LastSeen: at(time.Duration(i) * time.Second),
+			Created:  at(-time.Hour),
+		})
+		if err != nil {
+			f.t.Fatalf("UpsertNode: %v", err)
+		}
+	}
+	return ids
+}
+
+// pendingObject creates a pending object of account.
+func (f *fixture) pendingObject(account metadb.ID16, created time.Time) metadb.Object {
+	f.t.Helper()
+	o := metadb.Object{ID: f.id(), Account: account, State: metadb.ObjectPending, Created: created}
+	if err := f.db.CreateObject(f.ctx, o); err != nil {
+		f.t.Fatalf("CreateObject: %v", err)
+	}
+	return o
+}
+
+// segment returns (without declaring it) segment index of object, k of n,
+// holding size bytes. Its piece IDs derive from seed, so segments with the
+// same seed, k, n and size have identical pieces.
+func segment(object metadb.ID16, index, k, n int, size int64, seed string) metadb.Segment {
+	s := metadb.Segment{
+		Object:    object,
+		Index:     index,
+		Size:      size,
+		PieceSize: (size + int64(k) - 1) / int64(k),
+		K:         k,
+		N:         n,
+		Hashes:    make([]piece.ID, n),
+	}
+	for j := range s.Hashes {
+		s.Hashes[j] = piece.Sum(fmt.Appendf(nil, "%s/%d/%d/%d/%d", seed, k, n, size, j))
+	}
+	return s
+}
+
+// piecesOf returns the n pieces of s, piece j on nodes[j % len(nodes)].
+func piecesOf(s metadb.Segment, nodes []identity.ID) []metadb.Piece {
+	ps := make([]metadb.Piece, s.N)
+	for j := range ps {
+		ps[j] = metadb.Piece{
+			Object:  s.Object,
+			Segment: s.Index,
+			Index:   j,
+			Node:    nodes[j%len(nodes)],
+			ID:      s.Hashes[j],
+			Size:    s.PieceSize,
+			Receipt: fmt.Appendf(nil, "receipt %s %d", s.Hashes[j], j),
+		}
+	}
+	return ps
+}
+
+// putSegment declares s.
+func (f *fixture) putSegment(account metadb.ID16, s metadb.Segment) {
+	f.t.Helper()
+	if err := f.db.PutSegment(f.ctx, account, s); err != nil {
+		f.t.Fatalf("PutSegment(%d): %v", s.Index, err)
+	}
+}
+
+// commitSegment records ps as the pieces of s.
+func (f *fixture) commitSegment(account metadb.ID16, s metadb.Segment, ps []metadb.Piece) {
+	f.t.Helper()
+	if err := f.db.CommitSegment(f.ctx, account, s.Object, s.Index, ps); err != nil {
+		f.t.Fatalf("CommitSegment(%d): %v", s.Index, err)
+	}
+}
+
+// upload is a committed object with its segments and pieces.
+type upload struct {
+	obj    metadb.Object
+	segs   []metadb.Segment
+	pieces [][]metadb.Piece
+}
+
+// all returns every piece of the upload.
+func (u upload) all() []metadb.Piece {
+	var ps []metadb.Piece
+	for _, p := range u.pieces {
+		ps = append(ps, p...)
+	}
+	return ps
+}
+
+// committedObject uploads an object of account whose segment i has
+// sizes[i] bytes, 2 of 4 pieces derived from seed, spread over nodes.
+func (f *fixture) committedObject(account metadb.ID16, nodes []identity.ID, seed string, sizes ...int64) upload {
+	f.t.Helper()
+	u := upload{obj: f.pendingObject(account, at(-time.Hour))}
+	var total int64
+	for i, size := range sizes {
+		s := segment(u.obj.ID, i, 2, 4, size, fmt.Sprintf("%s/%d", seed, i))
+		ps := piecesOf(s, nodes)
+		f.putSegment(account, s)
+		f.commitSegment(account, s, ps)
+		u.segs = append(u.segs, s)
+		u.pieces = append(u.pieces, ps)
+		total += size
+	}
+	if err := f.db.CommitObject(f.ctx, account, u.obj.ID, len(sizes), total); err != nil {
+		f.t.Fatalf("CommitObject: %v", err)
+	}
+	u.obj.State = metadb.ObjectCommitted
+	u.obj.Size = total
+	u.obj.Segments = len(sizes)
+	return u
+}
+
+// pending returns the deletions queued for node, as a set.
+func (f *fixture) pending(node identity.ID) map[piece.ID]metadb.Deletion {
+	f.t.Helper()
+	ds, err := f.db.PendingDeletions(f.ctx, node, 1<<20)
+	if err != nil {
+		f.t.Fatalf("PendingDeletions: %v", err)
+	}
+	m := make(map[piece.ID]metadb.Deletion, len(ds))
+	for _, d := range ds {
+		if d.Node != node {
+			f.t.Errorf("PendingDeletions(%s) returned a deletion for node %s", node.Short(), d.Node.Short())
+		}
+		if _, dup := m[d.Piece]; dup {
+			f.t.Errorf("PendingDeletions(%s) returned piece %s twice", node.Short(), d.Piece)
+		}
+		m[d.Piece] = d
+	}
+	return m
+}
+
+// queued returns every queued deletion as "node/piece" keys.
+func (f *fixture) queued() map[string]bool {
+	f.t.Helper()
+	nodes, err := f.db.NodesWithDeletions(f.ctx)
+	if err != nil {
+		f.t.Fatalf("NodesWithDeletions: %v", err)
+	}
+	m := make(map[string]bool)
+	for _, n := range nodes {
+		for p := range f.pending(n) {
+			m[key(n, p)] = true
+		}
+	}
+	return m
+}
+
+// key names a stored piece.
+func key(n identity.ID, p piece.ID) string { return n.Short() + "/" + p.String() }
+
+// keys returns the set of (node, piece) keys of ps.
+func keys(ps []metadb.Piece) map[string]bool {
+	m := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		m[key(p.Node, p.ID)] = true
+	}
+	return m
+}
+
+// wantErr fails the test unless err matches want: nil for success, a
+// sentinel for errors.Is, or errAny for any non-nil error.
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Errorf("%s: unexpected error %v", what, err)
+	case want == errAny && err == nil:
+		t.Errorf("%s: no error, want one", what)
+	case want != nil && want != errAny && !errors.Is(err, want):
+		t.Errorf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// errAny stands for any non-nil error in wantErr.
+var errAny = errors.New("any error")
+
+// sameSet reports the difference between two key sets.
+func sameSet(t *testing.T, what string, got, want map[string]bool) {
+	t.Helper()
+	for k := range want {
+		if !got[k] {
+			t.Errorf("%s: missing %s", what, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("%s: unexpected %s", what, k)
+		}
+	}
+}
+
+// union returns the union of key sets.
+func union(sets ...map[string]bool) map[string]bool {
+	m := make(map[string]bool)
+	for _, s := range sets {
+		for k := range s {
+			m[k] = true
+		}
+	}
+	return m
+}
