@@ -1,0 +1,149 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nuage-storage/nuage/internal/api"
+	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/order"
+	"github.com/nuage-storage/nuage/internal/piece"
+)
+
+// errBadPiece reports a piece whose bytes do not hash to its ID.
+var errBadPiece = errors.New("piece failed its hash check")
+
+// nodePool holds one HTTP client per storage node, each pinned to the
+// node's identity, so connections are reused across pieces.
+type nodePool struct {
+	opts    Options
+	mu      sync.Mutex
+	clients map[identity.ID]*http.Client
+}
+
+func newNodePool(o Options) *nodePool {
+	return &nodePool{opts: o, clients: make(map[identity.ID]*http.Client)}
+}
+
+func (p *nodePool) client(id identity.ID) *http.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[id]; ok {
+		return c
+	}
+	dial := p.opts.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		DialContext:           dial,
+		TLSClientConfig:       identity.PinnedClientTLSConfig(id),
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: p.opts.NodeTimeout,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		WriteBufferSize:       256 << 10,
+		ReadBufferSize:        256 << 10,
+		DisableCompression:    true,
+	}
+	c := &http.Client{Transport: tr}
+	p.clients[id] = c
+	return c
+}
+
+func (p *nodePool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, c := range p.clients {
+		c.CloseIdleConnections()
+		delete(p.clients, id)
+	}
+}
+
+func pieceURL(o api.PieceOrder) string {
+	return "https://" + o.Address + "/v1/pieces/" + o.Piece.String()
+}
+
+func nodeError(o api.PieceOrder, resp *http.Response) error {
+	var ae api.Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	if json.Unmarshal(b, &ae) != nil || ae.Error == "" {
+		ae.Error = resp.Status
+	}
+	return fmt.Errorf("node %s (%s): %s", o.Node.Short(), o.Address, ae.Error)
+}
+
+// put uploads one piece and returns the node's verified receipt.
+func (p *nodePool) put(ctx context.Context, o api.PieceOrder, data []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.NodeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pieceURL(o), bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = int64(len(data))
+	req.Header.Set(order.Header, base64.RawURLEncoding.EncodeToString(o.Order))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := p.client(o.Node).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node %s (%s): %w", o.Node.Short(), o.Address, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nodeError(o, resp)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, order.ReceiptSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("node %s: read receipt: %w", o.Node.Short(), err)
+	}
+	r, err := order.ParseReceipt(raw)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", o.Node.Short(), err)
+	}
+	if r.Node != o.Node || r.Piece != o.Piece || r.Size != uint64(len(data)) {
+		return nil, fmt.Errorf("node %s: receipt does not match the piece sent", o.Node.Short())
+	}
+	return raw, nil
+}
+
+// get downloads one piece of size bytes into dst[:0] and verifies its hash.
+func (p *nodePool) get(ctx context.Context, o api.PieceOrder, size int64, dst []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.NodeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pieceURL(o), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(order.Header, base64.RawURLEncoding.EncodeToString(o.Order))
+	resp, err := p.client(o.Node).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node %s (%s): %w", o.Node.Short(), o.Address, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nodeError(o, resp)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != size {
+		return nil, fmt.Errorf("node %s: piece has %d bytes, want %d", o.Node.Short(), resp.ContentLength, size)
+	}
+	if int64(cap(dst)) < size {
+		dst = make([]byte, size)
+	}
+	dst = dst[:size]
+	if _, err := io.ReadFull(resp.Body, dst); err != nil {
+		return nil, fmt.Errorf("node %s: read piece: %w", o.Node.Short(), err)
+	}
+	if piece.Sum(dst) != o.Piece {
+		return nil, fmt.Errorf("node %s: piece %s: %w", o.Node.Short(), o.Piece, errBadPiece)
+	}
+	return dst, nil
+}
