@@ -1,0 +1,155 @@
+// Command nuage is end-to-end encrypted, erasure-coded storage: one binary
+// for the client, the coordinator and the storage nodes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nuage-storage/nuage/client"
+)
+
+// clientMemoryLimit is the soft memory limit of file commands (GOMEMLIMIT overrides it).
+const clientMemoryLimit = 160 << 20
+
+// Exit codes, documented by `nuage help exit-codes`.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitNotFound    = 3
+	exitAuth        = 4
+	exitTampered    = 5
+	exitUnavailable = 6
+	exitExists      = 7
+	exitInterrupted = 130
+)
+
+const exitCodesHelp = `nuage exits with:
+
+  0    success
+  1    an error not listed below
+  2    usage error: a bad flag, argument or remote path
+  3    not found: no such file, folder or account
+  4    not authorized: not logged in, wrong password, session expired
+  5    integrity failure: data did not authenticate; nothing was written as whole
+  6    unavailable: too few storage nodes or pieces reachable
+  7    already exists: a name is taken
+  130  interrupted (Ctrl-C)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// run executes the CLI and returns the exit code. Tests call it in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	root := app.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "error: %v\n", err)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h)
+	}
+	return exitCode(ctx, err)
+}
+
+func hintFor(err error) string {
+	if h := client.HintOf(err); h != "" {
+		return h
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return "see `nuage help` and `nuage COMMAND --help`"
+	}
+	return ""
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue), errors.Is(err, client.ErrBadPath):
+		return exitUsage
+	case errors.Is(err, client.ErrTampered):
+		return exitTampered
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, errNotLoggedIn):
+		return exitAuth
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return exitNotFound
+	case errors.Is(err, client.ErrUnavailable):
+		return exitUnavailable
+	case errors.Is(err, client.ErrExists), errors.Is(err, os.ErrExist):
+		return exitExists
+	}
+	return exitError
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nuage",
+		Short: "End-to-end encrypted, erasure-coded storage that nobody but you can read",
+		Long: `nuage stores files encrypted on your machine with keys only you hold,
+erasure-coded into pieces spread over storage nodes. The coordinator keeps
+accounts and encrypted metadata; it never sees a key, a name or a byte of
+plaintext.
+
+Start a whole network on this machine:    nuage serve
+Create an account:                        nuage signup you@example.org
+Store and fetch a file:                   nuage put photo.jpg /photo.jpg
+                                          nuage get /photo.jpg copy.jpg
+
+Environment: NUAGE_CONFIG (client state dir), NUAGE_SERVER (coordinator URL),
+NUAGE_PASSWORD (password, instead of the prompt).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		// Transfers hold a few segment buffers at a time; a soft memory
+		// limit makes the garbage collector return the rest promptly, so
+		// a client's footprint stays flat whatever the file size.
+		if cmd.GroupID == "files" && os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(clientMemoryLimit)
+		}
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configDir, "config", "", "client state directory (env NUAGE_CONFIG; default: the user config dir/nuage)")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars or informational output")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log details to stderr")
+	root.AddGroup(&cobra.Group{ID: "files", Title: "Files:"}, &cobra.Group{ID: "account", Title: "Account:"}, &cobra.Group{ID: "run", Title: "Running a network:"})
+	root.AddCommand(
+		a.serveCommand(), a.nodeCommand(),
+		a.signupCommand(), a.loginCommand(), a.logoutCommand(), a.whoamiCommand(),
+		a.putCommand(), a.getCommand(), a.catCommand(), a.lsCommand(), a.mkdirCommand(), a.rmCommand(), a.statCommand(),
+		&cobra.Command{Use: "exit-codes", Short: "What nuage's exit codes mean", Long: exitCodesHelp,
+			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), exitCodesHelp) }},
+	)
+	return root
+}
