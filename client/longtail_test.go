@@ -46,6 +46,12 @@ func (d *stallingDialer) set(addr string, on bool) {
 	d.stalled[addr] = on
 }
 
+func (d *stallingDialer) dialed(addr string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials[addr]
+}
+
 func (d *stallingDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 	if err != nil {
@@ -83,10 +89,13 @@ func TestLongTailCut(t *testing.T) {
 	if _, err := c.Put(ctx, "/f", bytes.NewReader(data), int64(len(data)), nil); err != nil {
 		t.Fatalf("put with a stalled node: %v", err)
 	}
-	if d.dials[slow] == 0 {
+	if d.dialed(slow) == 0 {
 		t.Fatal("the stalled node was never tried: the test proves nothing")
 	}
 	slowID := net.Nodes()[2].ID()
+	// A stalled node never stores its piece, so exactly `success` pieces
+	// are recorded; without one, uploads that finish in the same instant
+	// as the cut are kept too.
 	checkPieces := func(p string, wantNotOn bool) map[int]bool {
 		t.Helper()
 		e, err := c.Stat(ctx, p)
@@ -103,7 +112,7 @@ func TestLongTailCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ps) != 3 {
+			if len(ps) < 3 || (wantNotOn && len(ps) != 3) {
 				t.Errorf("%s segment %d: %d pieces recorded, want 3 (success threshold)", p, s, len(ps))
 			}
 			for _, pc := range ps {

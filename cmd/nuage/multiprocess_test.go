@@ -71,22 +71,23 @@ func TestMultiProcessNetwork(t *testing.T) {
 	if !sc.Scan() || !strings.Contains(sc.Text(), "listening on") {
 		t.Fatalf("serve did not report its address: %q", sc.Text())
 	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	url := "http://" + coordAddr
-	nodes := make([]*exec.Cmd, 6)
-	for i := range nodes {
-		nodes[i], sc = start(fmt.Sprintf("node%d", i), "node", "--coordinator", url, "--listen", freeAddr(t),
-			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--capacity", "1GiB")
-		if !sc.Scan() || !strings.Contains(sc.Text(), "storage node") {
-			t.Fatalf("node %d did not start: %q", i, sc.Text())
-		}
+	drain := func(sc *bufio.Scanner) {
 		go func() {
 			for sc.Scan() {
 			}
 		}()
+	}
+	drain(sc)
+	url := "http://" + coordAddr
+	nodes := make([]*exec.Cmd, 6)
+	for i := range nodes {
+		var nsc *bufio.Scanner
+		nodes[i], nsc = start(fmt.Sprintf("node%d", i), "node", "--coordinator", url, "--listen", freeAddr(t),
+			"--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--capacity", "1GiB")
+		if !nsc.Scan() || !strings.Contains(nsc.Text(), "storage node") {
+			t.Fatalf("node %d did not start: %q", i, nsc.Text())
+		}
+		drain(nsc)
 	}
 	nuage := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, bin, args...)
