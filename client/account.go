@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
+	"github.com/nuage-storage/nuage/internal/journal"
 )
 
 // State is what a logged-in client keeps between runs: the coordinator, the
@@ -25,6 +26,13 @@ type State struct {
 	Token     string    `json:"token"`
 	MasterKey []byte    `json:"master_key"`
 	Root      api.Entry `json:"root"`
+	Trash     api.Entry `json:"trash"`
+	// PublicKey is the account's X25519 public key and WrappedPrivateKey
+	// its private half, wrapped under the master key.
+	PublicKey         []byte `json:"public_key"`
+	WrappedPrivateKey []byte `json:"wrapped_private_key"`
+	// TokenID is the API token of a token session ("" for a password session).
+	TokenID string `json:"token_id,omitempty"`
 }
 
 // Client is a logged-in session. It is safe for concurrent use.
@@ -34,8 +42,14 @@ type Client struct {
 	state   State
 	account [16]byte
 	master  keys.Key
-	root    *node
 	nodes   *nodePool
+
+	// Set once at login (openSession).
+	jkey            [32]byte // the journal key
+	rootID, trashID [16]byte
+	pub             []byte // X25519 public key
+
+	t tree // the verified tree (journal.go)
 
 	infoOnce sync.Once
 	info     api.Info
@@ -60,11 +74,12 @@ func New(st State, opts *Options) (*Client, error) {
 		return nil, withHint(errors.New("saved session has no valid master key"), "log in again with `nuage login`")
 	}
 	copy(c.master[:], st.MasterKey)
-	root, err := c.openRoot(st.Root)
-	if err != nil {
-		return nil, err
+	if st.Trash.ID == "" || len(st.PublicKey) == 0 {
+		return nil, withHint(errors.New("saved session is from an older version of nuage"), "log in again with `nuage login`")
 	}
-	c.root = root
+	if err := c.openSession(st.Root, st.Trash, st.PublicKey, st.WrappedPrivateKey); err != nil {
+		return nil, fmt.Errorf("saved session: %w", err)
+	}
 	return c, nil
 }
 
@@ -77,8 +92,12 @@ func (c *Client) Email() string { return c.state.Email }
 // Server returns the coordinator URL.
 func (c *Client) Server() string { return c.coord.base }
 
-// Close releases idle connections.
+// Close waits for changes being committed, saves the journal state and
+// releases idle connections. Call it after every other call returned; a
+// second call does nothing more.
 func (c *Client) Close() error {
+	c.t.cwg.Wait()
+	c.saveState(true)
 	c.nodes.close()
 	return nil
 }
@@ -115,11 +134,8 @@ func Signup(ctx context.Context, server, email string, password []byte, so *Sign
 	if err != nil {
 		return nil, fmt.Errorf("derive keys from password: %w", err)
 	}
-	var acct, rootID [16]byte
+	var acct [16]byte
 	if _, err := rand.Read(acct[:]); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(rootID[:]); err != nil {
 		return nil, err
 	}
 	master, err := keys.NewKey()
@@ -131,28 +147,82 @@ func Signup(ctx context.Context, server, email string, password []byte, so *Sign
 		return nil, err
 	}
 	c := &Client{opts: o, coord: co, account: acct, master: master, nodes: newNodePool(o)}
-	rootEntry, err := c.sealEntry(rootID, [16]byte{}, nil, "folder", &meta{Mode: uint32(fs.ModeDir | 0o700)}, master, "")
+	c.jkey = keyForJournal(master)
+	// The two top-level folders, told apart by their sealed names.
+	var top [2]*node
+	for i, name := range []string{"", trashName} {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		key, err := keys.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		if top[i], err = c.seal(id, nil, keys.KindFolder, key, &meta{Name: name, ModTime: now(), Mode: 0o700}, nil); err != nil {
+			return nil, err
+		}
+	}
+	pub, wrappedPriv, err := newKeyPair(master, acct)
 	if err != nil {
 		return nil, err
 	}
+	// Journal record 1 puts the root, then the trash (spec §9).
+	first := journal.Record{Seq: 1, Time: time.Now(), Changes: []journal.Change{
+		{Op: journal.Put, Entry: journal.ID(top[0].id), Hash: top[0].hash},
+		{Op: journal.Put, Entry: journal.ID(top[1].id), Hash: top[1].hash},
+	}}
 	auth := keys.AuthKey(rootSecret)
 	req := api.SignupRequest{
-		Email:            email,
-		Account:          hex.EncodeToString(acct[:]),
-		KDF:              toAPIKDF(kdf),
-		AuthKey:          auth[:],
-		WrappedMasterKey: wrappedMaster,
-		Root:             rootEntry.raw,
+		Email:             email,
+		Account:           hex.EncodeToString(acct[:]),
+		KDF:               toAPIKDF(kdf),
+		AuthKey:           auth[:],
+		WrappedMasterKey:  wrappedMaster,
+		Root:              top[0].raw,
+		Trash:             top[1].raw,
+		PublicKey:         pub,
+		WrappedPrivateKey: wrappedPriv,
+		Journal:           first.Seal(c.jkey),
 	}
 	var sess api.Session
 	if err := co.call(ctx, http.MethodPost, "/signup", req, &sess); err != nil {
 		return nil, fmt.Errorf("sign up %s: %w", email, err)
 	}
-	return c.finishLogin(sess, rootSecret)
+	if sess.Root.ID != req.Root.ID || sess.Trash.ID != req.Trash.ID || sess.Account != req.Account {
+		return nil, tampered("the coordinator answered the signup with another account's folders")
+	}
+	if _, err := c.finishLogin(sess, rootSecret); err != nil {
+		return nil, err
+	}
+	// This client wrote record 1: it is the journal state, no need to read it back.
+	c.t.mu.Lock()
+	if c.t.js.Seq == 0 {
+		err = c.applyLocked(req.Journal, map[journal.ID]*node{journal.ID(top[0].id): top[0], journal.ID(top[1].id): top[1]})
+	}
+	c.t.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("internal error: record 1 does not apply: %w", err)
+	}
+	c.saveState(true)
+	return c, nil
 }
 
-// Login opens a session for an existing account.
-func Login(ctx context.Context, server, email string, password []byte, opts *Options) (*Client, error) {
+// LoginOptions are the second factors of a password login.
+type LoginOptions struct {
+	// TOTP is the current code of the account's authenticator app, if
+	// two-factor login is on ("" if none is at hand).
+	TOTP string
+	// AskTOTP, if set, is called when the coordinator wants a code and
+	// TOTP is empty; the login then continues with its answer without
+	// deriving the keys from the password again.
+	AskTOTP func(ctx context.Context) (string, error)
+}
+
+// Login opens a session for an existing account. When the account has
+// two-factor login on and no code is given (lo.TOTP, lo.AskTOTP), it fails
+// with an error matching ErrTOTPRequired.
+func Login(ctx context.Context, server, email string, password []byte, lo *LoginOptions, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
 	co, err := newCoord(server, o.HTTPClient)
 	if err != nil {
@@ -162,28 +232,54 @@ func Login(ctx context.Context, server, email string, password []byte, opts *Opt
 	if err != nil {
 		return nil, err
 	}
-	var pre api.PreloginResponse
-	if err := co.call(ctx, http.MethodPost, "/prelogin", api.PreloginRequest{Email: email}, &pre); err != nil {
-		return nil, fmt.Errorf("log in %s: %w", email, err)
+	var code string
+	if lo != nil && lo.TOTP != "" {
+		if code, err = normalizeTOTPCode(lo.TOTP); err != nil {
+			return nil, err
+		}
 	}
-	kdf := fromAPIKDF(pre.KDF)
-	if err := kdf.Validate(); err != nil {
-		return nil, fmt.Errorf("the coordinator sent password-hashing parameters this client refuses: %w", err)
-	}
-	rootSecret, err := keys.DeriveRoot(password, kdf)
+	rootSecret, err := co.deriveRoot(ctx, email, password)
 	if err != nil {
-		return nil, fmt.Errorf("derive keys from password: %w", err)
+		return nil, fmt.Errorf("log in %s: %w", email, err)
 	}
 	auth := keys.AuthKey(rootSecret)
+	req := api.LoginRequest{Email: email, AuthKey: auth[:], TOTP: code}
 	var sess api.Session
-	if err := co.call(ctx, http.MethodPost, "/login", api.LoginRequest{Email: email, AuthKey: auth[:]}, &sess); err != nil {
-		return nil, fmt.Errorf("log in %s: %w", email, err)
+	err = co.call(ctx, http.MethodPost, "/login", req, &sess)
+	if isTOTPRequired(err) && code == "" && lo != nil && lo.AskTOTP != nil {
+		var answer string
+		if answer, err = lo.AskTOTP(ctx); err != nil {
+			return nil, fmt.Errorf("log in %s: %w", email, err)
+		}
+		if req.TOTP, err = normalizeTOTPCode(answer); err != nil {
+			return nil, err
+		}
+		err = co.call(ctx, http.MethodPost, "/login", req, &sess)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log in %s: %w", email, totpError(err))
 	}
 	c := &Client{opts: o, coord: co, nodes: newNodePool(o)}
 	return c.finishLogin(sess, rootSecret)
 }
 
+// finishLogin opens the master key of a password session with the root
+// secret and completes the login.
 func (c *Client) finishLogin(sess api.Session, rootSecret keys.Key) (*Client, error) {
+	acct, err := parseID16(sess.Account)
+	if err != nil {
+		return nil, fmt.Errorf("%w: coordinator sent a bad account ID", ErrTampered)
+	}
+	master, err := keys.Unwrap(keys.KEK(rootSecret), sess.WrappedMasterKey, keys.PurposeMaster, acct[:], acct[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: the master key the coordinator returned does not open with this password: %v", ErrTampered, err)
+	}
+	return c.finishSession(sess, master)
+}
+
+// finishSession completes a login (password, API token or recovery) whose
+// master key the caller has unwrapped and authenticated.
+func (c *Client) finishSession(sess api.Session, master keys.Key) (*Client, error) {
 	acct, err := parseID16(sess.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%w: coordinator sent a bad account ID", ErrTampered)
@@ -192,24 +288,22 @@ func (c *Client) finishLogin(sess api.Session, rootSecret keys.Key) (*Client, er
 		return nil, fmt.Errorf("%w: coordinator answered with another account", ErrTampered)
 	}
 	c.account = acct
-	master, err := keys.Unwrap(keys.KEK(rootSecret), sess.WrappedMasterKey, keys.PurposeMaster, acct[:], acct[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: the master key the coordinator returned does not open with this password: %v", ErrTampered, err)
-	}
 	c.master = master
 	c.coord.token = sess.Token
-	root, err := c.openRoot(sess.Root)
-	if err != nil {
+	if err := c.openSession(sess.Root, sess.Trash, sess.PublicKey, sess.WrappedPrivateKey); err != nil {
 		return nil, err
 	}
-	c.root = root
 	c.state = State{
-		Server:    c.coord.base,
-		Email:     sess.Email,
-		Account:   sess.Account,
-		Token:     sess.Token,
-		MasterKey: append([]byte(nil), master[:]...),
-		Root:      sess.Root,
+		Server:            c.coord.base,
+		Email:             sess.Email,
+		Account:           sess.Account,
+		Token:             sess.Token,
+		MasterKey:         append([]byte(nil), master[:]...),
+		Root:              sess.Root,
+		Trash:             sess.Trash,
+		PublicKey:         sess.PublicKey,
+		WrappedPrivateKey: sess.WrappedPrivateKey,
+		TokenID:           sess.TokenID,
 	}
 	return c, nil
 }
@@ -261,4 +355,120 @@ func parseID16(s string) ([16]byte, error) {
 		return id, fmt.Errorf("ID %q: %w", s, err)
 	}
 	return id, nil
+}
+
+// deriveRoot fetches the account's Argon2id parameters, refuses weak or
+// outrageous ones (a hostile coordinator could otherwise weaken the hash or
+// make the client run for hours), and derives the root secret.
+func (co *coord) deriveRoot(ctx context.Context, email string, password []byte) (keys.Key, error) {
+	if len(password) == 0 {
+		return keys.Key{}, withHint(errors.New("empty password"), "set NUAGE_PASSWORD or type a password at the prompt")
+	}
+	var pre api.PreloginResponse
+	if err := co.call(ctx, http.MethodPost, "/prelogin", api.PreloginRequest{Email: email}, &pre); err != nil {
+		return keys.Key{}, err
+	}
+	kdf := fromAPIKDF(pre.KDF)
+	if err := kdf.Validate(); err != nil {
+		return keys.Key{}, fmt.Errorf("the coordinator sent password-hashing parameters this client refuses: %w", err)
+	}
+	root, err := keys.DeriveRoot(password, kdf)
+	if err != nil {
+		return keys.Key{}, fmt.Errorf("derive keys from password: %w", err)
+	}
+	return root, nil
+}
+
+// freshKDF returns Argon2id parameters with the costs of base (the defaults
+// if base is nil) and a new random salt.
+func freshKDF(base *keys.KDF) (keys.KDF, error) {
+	k, err := keys.DefaultKDF()
+	if err != nil {
+		return keys.KDF{}, err
+	}
+	if base != nil {
+		k.Time, k.MemoryKiB, k.Threads = base.Time, base.MemoryKiB, base.Threads
+	}
+	if err := k.Validate(); err != nil {
+		return keys.KDF{}, err
+	}
+	return k, nil
+}
+
+// errTokenSession is what account changes answer in an API-token session.
+var errTokenSession = fmt.Errorf("%w: an API-token session cannot do this", ErrUnauthorized)
+
+// needPasswordSession refuses account changes from an API-token session:
+// a token opens the files, not the account.
+func (c *Client) needPasswordSession(what string) error {
+	if c.state.TokenID != "" {
+		return withHint(fmt.Errorf("%s: %w", what, errTokenSession), "log in with the password (`nuage login`, without NUAGE_TOKEN)")
+	}
+	return nil
+}
+
+// TokenID returns the ID of the API token this session was opened with, or
+// "" for a password session.
+func (c *Client) TokenID() string { return c.state.TokenID }
+
+// ChangePassword replaces the password: it proves current to the
+// coordinator, derives new keys from next with fresh Argon2id parameters
+// (kdf's costs, or the defaults if kdf is nil; the salt is always new) and
+// rewraps only the master key under them, so no file is touched. Sessions,
+// API tokens and the recovery key keep working. A wrong current password
+// fails with an error matching ErrUnauthorized and changes nothing. Not
+// allowed from an API-token session.
+func (c *Client) ChangePassword(ctx context.Context, current, next []byte, kdf *keys.KDF) error {
+	if len(next) == 0 {
+		return withHint(errors.New("empty new password"), "set NUAGE_NEW_PASSWORD or type a password at the prompt")
+	}
+	if err := c.needPasswordSession("change the password"); err != nil {
+		return err
+	}
+	oldRoot, err := c.coord.deriveRoot(ctx, c.state.Email, current)
+	if err != nil {
+		return fmt.Errorf("change the password: %w", err)
+	}
+	newKDF, err := freshKDF(kdf)
+	if err != nil {
+		return err
+	}
+	newRoot, err := keys.DeriveRoot(next, newKDF)
+	if err != nil {
+		return fmt.Errorf("derive keys from the new password: %w", err)
+	}
+	wrapped, err := keys.Wrap(keys.KEK(newRoot), c.master, keys.PurposeMaster, c.account[:], c.account[:])
+	if err != nil {
+		return err
+	}
+	oldAuth, newAuth := keys.AuthKey(oldRoot), keys.AuthKey(newRoot)
+	req := api.PasswordChange{AuthKey: oldAuth[:], KDF: toAPIKDF(newKDF), NewAuthKey: newAuth[:], WrappedMasterKey: wrapped}
+	if err := c.coord.call(ctx, http.MethodPost, "/account/password", req, nil); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == api.CodeUnauthorized {
+			return withHint(fmt.Errorf("change the password: %w", err),
+				"type the password you log in with now; nothing was changed")
+		}
+		return fmt.Errorf("change the password: %w", err)
+	}
+	return nil
+}
+
+// AccountInfo is what the coordinator says about the logged-in account.
+type AccountInfo struct {
+	Email   string
+	Account string // account ID, hex
+	TOTP    bool   // two-factor login is on
+}
+
+// AccountInfo asks the coordinator about the account.
+func (c *Client) AccountInfo(ctx context.Context) (AccountInfo, error) {
+	var s api.Session
+	if err := c.coord.call(ctx, http.MethodGet, "/account", nil, &s); err != nil {
+		return AccountInfo{}, fmt.Errorf("account: %w", err)
+	}
+	if s.Account != c.state.Account {
+		return AccountInfo{}, tampered("the coordinator described account %q, this session is %s", s.Account, c.state.Account)
+	}
+	return AccountInfo{Email: s.Email, Account: s.Account, TOTP: s.TOTP}, nil
 }

@@ -112,6 +112,11 @@ type Options struct {
 	// DialContext, if set, opens the TCP connections to storage nodes
 	// (through a proxy, say). TLS still runs end to end, pinned to the node.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// StateDir is where the client keeps the verified state of each
+	// account's journal (journal-<account ID>.bin, mode 0600), so that a
+	// coordinator that rolls the account back is caught across runs. ""
+	// keeps it in memory only: each new Client replays the journal.
+	StateDir string
 }
 
 func (o *Options) withDefaults() Options {

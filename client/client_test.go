@@ -251,7 +251,7 @@ func TestCorruptedPieces(t *testing.T) {
 	}
 }
 
-func TestDeleteFreesPieces(t *testing.T) {
+func TestEmptyTrashFreesPieces(t *testing.T) {
 	net := testnet.New(t, testnet.Options{})
 	c := net.Signup(t)
 	put(t, c, "/keep", randBytes(t, 300000))
@@ -269,6 +269,18 @@ func TestDeleteFreesPieces(t *testing.T) {
 	}
 	if err := c.Remove(ctxT(t), "/d", true); err != nil {
 		t.Fatal(err)
+	}
+	// In the trash, the files still take their space.
+	net.WaitDeletions(t)
+	if net.StoredPieces(t) <= kept {
+		t.Fatal("moving to the trash deleted pieces")
+	}
+	n, err := c.EmptyTrash(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("emptying the trash deleted %d entries, want 4 (d, e, x, y)", n)
 	}
 	net.WaitDeletions(t)
 	if got := net.StoredPieces(t); got != kept {
@@ -370,7 +382,7 @@ func TestSecondLoginSeesTree(t *testing.T) {
 	c := net.SignupAs(t, email)
 	data := randBytes(t, 500000)
 	put(t, c, "/doc", data)
-	c2, err := client.Login(ctxT(t), net.URL, email, []byte(testnet.Password), net.ClientOptions())
+	c2, err := client.Login(ctxT(t), net.URL, email, []byte(testnet.Password), nil, net.ClientOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +390,7 @@ func TestSecondLoginSeesTree(t *testing.T) {
 	if got := get(t, c2, "/doc"); !bytes.Equal(got, data) {
 		t.Fatal("second session reads other data")
 	}
-	if _, err := client.Login(ctxT(t), net.URL, email, []byte("wrong password"), net.ClientOptions()); !errors.Is(err, client.ErrUnauthorized) {
+	if _, err := client.Login(ctxT(t), net.URL, email, []byte("wrong password"), nil, net.ClientOptions()); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	// Another account sees none of it.

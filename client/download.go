@@ -13,43 +13,15 @@ import (
 	"github.com/nuage-storage/nuage/internal/erasure"
 )
 
-// Get writes the whole file at remote path p to w. Nothing unauthenticated
-// is ever written: each 64 KiB block is verified before it is released, and
-// an error means the output must be discarded.
-func (c *Client) Get(ctx context.Context, p string, w io.Writer, progress func(int64)) (Entry, error) {
-	return c.ReadRange(ctx, p, 0, -1, w, progress)
+// data is one stored version of a file's bytes: inline, or a stored object.
+type data struct {
+	Size    int64
+	Inline  []byte
+	Content *content
 }
 
-// ReadRange writes n bytes of the file at p, starting at off, to w. n < 0
-// reads to the end. Only the segments covering the range are fetched, and
-// only the blocks covering it are decrypted.
-func (c *Client) ReadRange(ctx context.Context, p string, off, n int64, w io.Writer, progress func(int64)) (Entry, error) {
-	clean, err := CleanPath(p)
-	if err != nil {
-		return Entry{}, err
-	}
-	nd, err := c.resolve(ctx, clean)
-	if err != nil {
-		return Entry{}, err
-	}
-	if nd.isDir() {
-		return Entry{}, withHint(fmt.Errorf("%s: %w", clean, ErrIsFolder), "use -r to fetch a folder")
-	}
-	size := nd.meta.Size
-	if off < 0 || off > size {
-		return Entry{}, fmt.Errorf("range start %d is outside the file (%d bytes)", off, size)
-	}
-	if n < 0 || off+n > size {
-		n = size - off
-	}
-	if err := c.read(ctx, nd, off, n, w, progress); err != nil {
-		return Entry{}, fmt.Errorf("get %s: %w", clean, err)
-	}
-	return nd.entry(clean), nil
-}
-
-func (c *Client) read(ctx context.Context, nd *node, off, n int64, w io.Writer, progress func(int64)) error {
-	m := nd.meta
+// read writes bytes [off, off+n) of d to w (0 <= off, off+n <= d.Size).
+func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, progress func(int64)) error {
 	if m.Content == nil {
 		if int64(len(m.Inline)) != m.Size {
 			return tampered("inline data has %d bytes, metadata says %d", len(m.Inline), m.Size)

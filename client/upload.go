@@ -5,98 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/nuage-storage/nuage/internal/api"
-	"github.com/nuage-storage/nuage/internal/crypto/keys"
 	"github.com/nuage-storage/nuage/internal/crypto/stream"
 	"github.com/nuage-storage/nuage/internal/erasure"
 	"github.com/nuage-storage/nuage/internal/piece"
 )
-
-// PutOptions describe a file being stored.
-type PutOptions struct {
-	ModTime time.Time
-	Mode    fs.FileMode
-	// Progress, if set, is called with the number of plaintext bytes
-	// stored since the last call. It is called from several goroutines.
-	Progress func(n int64)
-}
-
-// Put stores size bytes read from r as the file at remote path p. The
-// parent folder must exist and the name must be free (ErrExists).
-func (c *Client) Put(ctx context.Context, p string, r io.Reader, size int64, po *PutOptions) (Entry, error) {
-	if po == nil {
-		po = &PutOptions{}
-	}
-	if size < 0 {
-		return Entry{}, fmt.Errorf("put %s: negative size %d", p, size)
-	}
-	clean, err := CleanPath(p)
-	if err != nil {
-		return Entry{}, err
-	}
-	parent, name, err := c.resolveParent(ctx, clean)
-	if err != nil {
-		return Entry{}, err
-	}
-	kids, err := c.children(ctx, parent)
-	if err != nil {
-		return Entry{}, err
-	}
-	for _, k := range kids {
-		if k.meta.Name == name {
-			if k.isDir() {
-				return Entry{}, fmt.Errorf("%s: %w", clean, ErrIsFolder)
-			}
-			return Entry{}, withHint(fmt.Errorf("%s: %w", clean, ErrExists), "remove it first or choose another name")
-		}
-	}
-	info, err := c.serverInfo(ctx)
-	if err != nil {
-		return Entry{}, err
-	}
-	mtime := po.ModTime
-	if mtime.IsZero() {
-		mtime = time.Now()
-	}
-	m := &meta{Name: name, Size: size, ModTime: mtime.UTC(), Mode: uint32(po.Mode.Perm())}
-	if m.Mode == 0 {
-		m.Mode = 0o644
-	}
-	object := ""
-	if size <= info.InlineMax {
-		data := make([]byte, size)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return Entry{}, fmt.Errorf("put %s: read: %w", clean, shortRead(err))
-		}
-		if err := expectEOF(r); err != nil {
-			return Entry{}, fmt.Errorf("put %s: %w", clean, err)
-		}
-		m.Inline = data
-		if po.Progress != nil {
-			po.Progress(size)
-		}
-	} else {
-		ct, err := c.upload(ctx, r, size, po.Progress)
-		if err != nil {
-			return Entry{}, fmt.Errorf("put %s: %w", clean, err)
-		}
-		m.Content = ct
-		object = ct.Object
-	}
-	n, err := c.createEntry(ctx, parent, "file", m, object)
-	if err != nil {
-		if object != "" {
-			c.abandon(object)
-		}
-		return Entry{}, fmt.Errorf("put %s: %w", clean, err)
-	}
-	return n.entry(clean), nil
-}
 
 func shortRead(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -149,39 +66,50 @@ func checkScheme(s api.Scheme, segment int64) error {
 
 // upload encrypts, erasure-codes and stores size bytes of r as a new object.
 // Segment i+1 is encrypted and encoded while segment i is being sent.
-func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress func(int64)) (_ *content, err error) {
-	var oc api.ObjectCreated
-	if err := c.coord.call(ctx, http.MethodPost, "/objects", struct{}{}, &oc); err != nil {
+//
+// With rs non-nil the upload is resumable: a state naming an object
+// continues that upload (skipping the segments the coordinator reports
+// committed, reading the source at the offsets of the others), and rs is
+// kept up to date (rs.Save is called after each committed segment). A
+// resumable upload that fails leaves its object pending so that a later run
+// can continue it; the coordinator collects it if none does. A state that
+// does not fit the source, or names an object the coordinator no longer
+// has, is discarded and the upload starts over.
+func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress func(int64), rs *ResumeState) (_ *content, err error) {
+	p, done, committed, err := c.begin(ctx, size, rs)
+	if err != nil {
 		return nil, err
 	}
-	objID, err := parseID16(oc.Object)
-	if err != nil {
-		return nil, fmt.Errorf("coordinator sent a bad object ID: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			c.abandon(oc.Object)
+	ct := &content{Object: p.object, Key: append([]byte(nil), p.key[:]...), Block: stream.BlockSize,
+		Segment: p.segment, K: p.scheme.K, N: p.scheme.N}
+	if committed {
+		// An earlier run stored and sealed everything.
+		if progress != nil {
+			progress(size)
 		}
-	}()
-	if err := checkScheme(oc.Scheme, oc.SegmentSize); err != nil {
-		return nil, err
+		return ct, nil
 	}
-	layout, err := stream.NewLayout(size, oc.SegmentSize)
+	if rs == nil {
+		defer func() {
+			if err != nil {
+				c.abandon(p.object)
+			}
+		}()
+	}
+	layout, err := stream.NewLayout(size, p.segment)
 	if err != nil {
 		return nil, err
 	}
-	key, err := keys.NewKey()
+	ciph, err := stream.NewCipher(p.key, p.objID, layout)
 	if err != nil {
 		return nil, err
 	}
-	ciph, err := stream.NewCipher(key, objID, layout)
+	coder, err := erasure.New(p.scheme.K, p.scheme.N)
 	if err != nil {
 		return nil, err
 	}
-	coder, err := erasure.New(oc.Scheme.K, oc.Scheme.N)
-	if err != nil {
-		return nil, err
-	}
+	log := &doneLog{rs: rs}
+	src := newSource(r)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -203,10 +131,17 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 	wg.Go(func() {
 		defer close(jobs)
 		for s := 0; s < layout.Segments(); s++ {
-			_, n := layout.SegmentPlain(s)
+			off, n := layout.SegmentPlain(s)
+			if done != nil && done[s] {
+				if progress != nil {
+					progress(n)
+				}
+				continue
+			}
 			plain := plainPool.get(int(n))
-			if _, err := io.ReadFull(r, plain); err != nil {
-				fail(fmt.Errorf("read: %w", shortRead(err)))
+			if err := src.readAt(plain, off); err != nil {
+				plainPool.put(plain)
+				fail(err)
 				return
 			}
 			ct, err := ciph.SealSegment(ctPool.get(int(layout.SegmentCipherSize(s)))[:0], s, plain)
@@ -220,6 +155,7 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 			pieces, err := coder.EncodeInto(ct, buf)
 			ctPool.put(ct)
 			if err != nil {
+				piecePool.put(buf)
 				fail(err)
 				return
 			}
@@ -230,10 +166,11 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 			select {
 			case jobs <- job:
 			case <-ctx.Done():
+				piecePool.put(buf)
 				return
 			}
 		}
-		if err := expectEOF(r); err != nil {
+		if err := src.end(size); err != nil {
 			fail(err)
 		}
 	})
@@ -241,8 +178,17 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 		wg.Go(func() {
 			for job := range jobs {
 				if ctx.Err() == nil {
-					if err := c.storeSegment(ctx, oc.Object, oc.Scheme, job); err != nil {
+					err := c.storeSegment(ctx, p.object, p.scheme, job)
+					if err != nil && rs != nil && c.committedMeanwhile(ctx, p.object, job.index, layout.Segments(), err) {
+						// An interrupted earlier run committed this segment
+						// after it reported what was stored; with the same
+						// key and source its ciphertext is the same.
+						err = nil
+					}
+					if err != nil {
 						fail(fmt.Errorf("segment %d: %w", job.index, err))
+					} else if err := log.add(job.index); err != nil {
+						fail(err)
 					} else if progress != nil {
 						progress(job.plain)
 					}
@@ -259,10 +205,10 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 		return nil, err
 	}
 	commit := api.ObjectCommit{Segments: layout.Segments(), Size: layout.CiphertextSize()}
-	if err := c.coord.call(ctx, http.MethodPost, "/objects/"+oc.Object+"/commit", commit, nil); err != nil {
+	if err := c.coord.call(ctx, http.MethodPost, "/objects/"+p.object+"/commit", commit, nil); err != nil {
 		return nil, fmt.Errorf("commit upload: %w", err)
 	}
-	return &content{Object: oc.Object, Key: key[:], Block: stream.BlockSize, Segment: oc.SegmentSize, K: oc.Scheme.K, N: oc.Scheme.N}, nil
+	return ct, nil
 }
 
 // storeSegment declares a segment, sends its pieces to the nodes the
@@ -326,4 +272,21 @@ func (c *Client) storeSegment(ctx context.Context, object string, scheme api.Sch
 		c.opts.Logger.Warn("segment stored with reduced redundancy", "segment", j.index, "stored", len(receipts), "wanted", want, "err", errors.Join(errs...))
 	}
 	return c.coord.call(ctx, http.MethodPost, fmt.Sprintf("/objects/%s/segments/%d/commit", object, j.index), api.SegmentCommit{Receipts: receipts}, nil)
+}
+
+// committedMeanwhile reports whether a segment declaration that failed with
+// err failed because the segment is already committed: an interrupted run's
+// last commit can land at the coordinator after the resumed run asked which
+// segments were stored.
+func (c *Client) committedMeanwhile(ctx context.Context, object string, index, segments int, err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != api.CodeConflict {
+		return false
+	}
+	var st api.ObjectStatus
+	if c.coord.call(ctx, http.MethodGet, "/objects/"+object, nil, &st) != nil {
+		return false
+	}
+	done, _, _, serr := objectStatus(st, object, segments)
+	return serr == nil && done != nil && done[index]
 }

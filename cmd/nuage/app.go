@@ -79,16 +79,27 @@ func (a *app) saveState(st client.State) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("create config dir: %w", err)
-	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".session-*")
-	if err != nil {
+	if err := writePrivate(p, b, true); err != nil {
 		return fmt.Errorf("save session: %w", err)
+	}
+	return nil
+}
+
+// writePrivate replaces the file at p atomically with b, mode 0600,
+// creating its directory (mode 0700) if needed. With sync the data reaches
+// the disk before the rename.
+func writePrivate(p string, b []byte, sync bool) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
@@ -97,11 +108,13 @@ func (a *app) saveState(st client.State) error {
 	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save session: %w", err)
+		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save session: %w", err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -109,8 +122,11 @@ func (a *app) saveState(st client.State) error {
 	return os.Rename(tmp.Name(), p)
 }
 
-// client resumes the saved session.
+// client resumes the saved session, or logs in with NUAGE_TOKEN if set.
 func (a *app) client() (*client.Client, error) {
+	if tok := os.Getenv("NUAGE_TOKEN"); tok != "" {
+		return a.tokenClient(tok)
+	}
 	p, err := a.statePath()
 	if err != nil {
 		return nil, err
@@ -129,8 +145,15 @@ func (a *app) client() (*client.Client, error) {
 	return client.New(st, a.clientOptions())
 }
 
+// clientOptions are the options of every client the CLI opens: the
+// client keeps the verified state of the account's journal in the config
+// directory, so that each command checks only what changed since the last.
 func (a *app) clientOptions() *client.Options {
-	return &client.Options{Logger: a.logger()}
+	o := &client.Options{Logger: a.logger()}
+	if d, err := a.stateDir(); err == nil {
+		o.StateDir = d
+	}
+	return o
 }
 
 // password returns the password from NUAGE_PASSWORD, --password-file or a

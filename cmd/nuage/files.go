@@ -2,291 +2,18 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
+	"io"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/nuage-storage/nuage/client"
 )
-
-func (a *app) putCommand() *cobra.Command {
-	var recursive bool
-	cmd := &cobra.Command{
-		Use:     "put LOCAL... REMOTE",
-		GroupID: "files",
-		Short:   "Encrypt and upload files",
-		Long: `Encrypt files on this machine and store them. REMOTE is an absolute path.
-
-Like cp: if REMOTE is an existing folder (or several LOCALs are given) the
-files go inside it; otherwise REMOTE is the new file's path. With -r a local
-folder is copied with everything in it: to REMOTE itself if REMOTE does not
-exist, into REMOTE if it is a folder.`,
-		Example: `  nuage put photo.jpg /photos/photo.jpg
-  nuage put a.txt b.txt /docs
-  nuage put -r ~/Pictures /photos`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usagef("put takes LOCAL... REMOTE (got %d arguments)", len(args))
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx := cmd.Context()
-			locals, remote := args[:len(args)-1], args[len(args)-1]
-			remote, err = client.CleanPath(remote)
-			if err != nil {
-				return err
-			}
-			dstIsDir := false
-			if st, err := c.Stat(ctx, remote); err == nil {
-				dstIsDir = st.IsDir
-			} else if !errors.Is(err, client.ErrNotFound) {
-				return err
-			}
-			if len(locals) > 1 && !dstIsDir {
-				return usagef("%s is not an existing folder; with several sources the destination must be one", remote)
-			}
-			pr := a.newProgress()
-			defer pr.wait()
-			for _, l := range locals {
-				st, err := os.Stat(l)
-				if err != nil {
-					return err
-				}
-				target := remote
-				if dstIsDir {
-					target = path.Join(remote, filepath.Base(filepath.Clean(l)))
-				}
-				if st.IsDir() {
-					if !recursive {
-						return usagef("%s is a folder; use -r to upload it with its contents", l)
-					}
-					if err := a.putTree(cmd, c, pr, l, target); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := a.putFile(cmd, c, pr, l, target); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "upload folders and their contents")
-	return cmd
-}
-
-func (a *app) putFile(cmd *cobra.Command, c *client.Client, pr *progress, local, remote string) error {
-	f, err := os.Open(local)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", local)
-	}
-	report, done := pr.bar(filepath.Base(local), st.Size())
-	start := time.Now()
-	e, err := c.Put(cmd.Context(), remote, f, st.Size(), &client.PutOptions{ModTime: st.ModTime(), Mode: st.Mode(), Progress: report})
-	done(err == nil)
-	if err != nil {
-		return err
-	}
-	a.infof("stored %s (%s) in %s\n", e.Path, humanize.IBytes(uint64(e.Size)), rate(e.Size, time.Since(start)))
-	return nil
-}
-
-func (a *app) putTree(cmd *cobra.Command, c *client.Client, pr *progress, local, remote string) error {
-	return filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(local, p)
-		if err != nil {
-			return err
-		}
-		target := remote
-		if rel != "." {
-			target = path.Join(remote, filepath.ToSlash(rel))
-		}
-		switch {
-		case d.IsDir():
-			_, err := c.Mkdir(cmd.Context(), target, true)
-			return err
-		case d.Type().IsRegular():
-			return a.putFile(cmd, c, pr, p, target)
-		default:
-			a.infof("skipping %s: not a regular file\n", p)
-			return nil
-		}
-	})
-}
-
-func rate(n int64, d time.Duration) string {
-	if d <= 0 {
-		d = time.Millisecond
-	}
-	return fmt.Sprintf("%s (%s/s)", d.Round(time.Millisecond), humanize.IBytes(uint64(float64(n)/d.Seconds())))
-}
-
-func (a *app) getCommand() *cobra.Command {
-	var recursive bool
-	cmd := &cobra.Command{
-		Use:     "get REMOTE... LOCAL",
-		GroupID: "files",
-		Short:   "Download and decrypt files",
-		Long: `Fetch files, verify every piece and every 64 KiB block, and decrypt them
-here. A download is written to a temporary file and renamed into place only
-once complete and authenticated: a failed get never leaves a partial file
-under the destination name.
-
-Like cp: if LOCAL is an existing folder the files go inside it; otherwise
-LOCAL is the new file's name. With -r a remote folder is fetched with
-everything in it.`,
-		Example: `  nuage get /photos/photo.jpg .
-  nuage get -r /photos ~/restored`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usagef("get takes REMOTE... LOCAL (got %d arguments)", len(args))
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			remotes, local := args[:len(args)-1], args[len(args)-1]
-			localIsDir := false
-			if st, err := os.Stat(local); err == nil && st.IsDir() {
-				localIsDir = true
-			}
-			if len(remotes) > 1 && !localIsDir {
-				return usagef("%s is not an existing folder; with several sources the destination must be one", local)
-			}
-			pr := a.newProgress()
-			defer pr.wait()
-			for _, r := range remotes {
-				e, err := c.Stat(cmd.Context(), r)
-				if err != nil {
-					return err
-				}
-				target := local
-				if localIsDir {
-					name := e.Name
-					if e.Path == "/" {
-						name = "nuage-root"
-					}
-					target = filepath.Join(local, name)
-				}
-				if e.IsDir {
-					if !recursive {
-						return usagef("%s is a folder; use -r to download it with its contents", e.Path)
-					}
-					if err := a.getTree(cmd, c, pr, e.Path, target); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := a.getFile(cmd, c, pr, e, target); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "download folders and their contents")
-	return cmd
-}
-
-func (a *app) getTree(cmd *cobra.Command, c *client.Client, pr *progress, remote, local string) error {
-	if err := os.MkdirAll(local, 0o755); err != nil {
-		return err
-	}
-	kids, err := c.List(cmd.Context(), remote)
-	if err != nil {
-		return err
-	}
-	for _, k := range kids {
-		target := filepath.Join(local, k.Name)
-		if k.IsDir {
-			err = a.getTree(cmd, c, pr, k.Path, target)
-		} else {
-			err = a.getFile(cmd, c, pr, k, target)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// getFile downloads e into a temporary file beside local and renames it
-// into place only after the whole file authenticated.
-func (a *app) getFile(cmd *cobra.Command, c *client.Client, pr *progress, e client.Entry, local string) error {
-	dir := filepath.Dir(local)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(local)+".nuage-*")
-	if err != nil {
-		return fmt.Errorf("create download file: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	report, done := pr.bar(e.Name, e.Size)
-	start := time.Now()
-	_, err = c.Get(cmd.Context(), e.Path, tmp, report)
-	done(err == nil)
-	if err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	mode := e.Mode.Perm()
-	if mode == 0 {
-		mode = 0o644
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), local); err != nil {
-		return err
-	}
-	ok = true
-	if !e.ModTime.IsZero() {
-		_ = os.Chtimes(local, e.ModTime, e.ModTime)
-	}
-	a.infof("fetched %s (%s) in %s\n", e.Path, humanize.IBytes(uint64(e.Size)), rate(e.Size, time.Since(start)))
-	return nil
-}
 
 func (a *app) catCommand() *cobra.Command {
 	var rng string
@@ -336,20 +63,23 @@ func parseRange(s string) (int64, int64, error) {
 		return off, -1, nil
 	}
 	end, err := strconv.ParseInt(b, 10, 64)
-	if err != nil || end < off {
+	if err != nil || end < off || end == 1<<63-1 {
 		return 0, 0, usagef("--range %q: bad end (must be ≥ start)", s)
 	}
 	return off, end - off + 1, nil
 }
 
+// jsonEntry is the --json form of a file or folder.
 type jsonEntry struct {
-	Path    string    `json:"path"`
-	Name    string    `json:"name"`
-	Type    string    `json:"type"`
-	Size    int64     `json:"size"`
-	ModTime time.Time `json:"mtime"`
-	Mode    string    `json:"mode"`
-	ID      string    `json:"id"`
+	Path     string    `json:"path"`
+	Name     string    `json:"name"`
+	Type     string    `json:"type"` // "file" or "folder"
+	Size     int64     `json:"size"`
+	ModTime  time.Time `json:"mtime"`
+	Mode     string    `json:"mode"`
+	ID       string    `json:"id"`
+	Versions int       `json:"versions"` // older versions kept
+	Inline   bool      `json:"inline"`
 }
 
 func toJSON(e client.Entry) jsonEntry {
@@ -357,68 +87,144 @@ func toJSON(e client.Entry) jsonEntry {
 	if e.IsDir {
 		t = "folder"
 	}
-	return jsonEntry{Path: e.Path, Name: e.Name, Type: t, Size: e.Size, ModTime: e.ModTime, Mode: e.Mode.String(), ID: e.ID}
+	return jsonEntry{Path: e.Path, Name: e.Name, Type: t, Size: e.Size, ModTime: e.ModTime, Mode: e.Mode.String(),
+		ID: e.ID, Versions: e.Versions, Inline: e.Inline}
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func displayName(e client.Entry) string {
+	if e.IsDir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// longList prints entries as ls -l does.
+func longList(w io.Writer, es []client.Entry) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, e := range es {
+		size := sizeOf(e.Size)
+		if e.IsDir {
+			size = "-"
+		}
+		name := displayName(e)
+		if e.Versions > 0 {
+			name += fmt.Sprintf("  (+%d versions)", e.Versions)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t %s\n", e.Mode, size, e.ModTime.Local().Format("2006-01-02 15:04"), name)
+	}
+	return tw.Flush()
 }
 
 func (a *app) lsCommand() *cobra.Command {
-	var long, asJSON bool
+	var long, recursive, asJSON bool
 	cmd := &cobra.Command{
 		Use:     "ls [PATH]",
 		GroupID: "files",
 		Short:   "List a folder",
-		Long:    `List a folder (default /). Names are decrypted here; the coordinator never sees them.`,
-		Args:    cobra.MaximumNArgs(1),
+		Long: `List a folder (default /). Names are decrypted here; the coordinator never
+sees them. -l shows mode, size and time; -R lists every folder below PATH
+too; --json prints the entries (with -R: every entry below PATH) as JSON.`,
+		Example: `  nuage ls /photos
+  nuage ls -lR /
+  nuage ls --json /docs | jq '.[].name'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("ls takes at most one PATH (got %d arguments)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/"
 			if len(args) == 1 {
 				p = args[0]
+			}
+			p, err := client.CleanPath(p)
+			if err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			es, err := c.List(cmd.Context(), p)
+			ctx := cmd.Context()
+			if !recursive {
+				es, err := c.List(ctx, p)
+				if err != nil {
+					return err
+				}
+				return a.printList(es, long, asJSON)
+			}
+			// Walk visits p, then everything below it depth-first,
+			// folders before their contents.
+			var (
+				order []string // folders, in walk order
+				kids  = map[string][]client.Entry{}
+				all   []client.Entry
+				self  client.Entry
+			)
+			err = c.Walk(ctx, p, func(e client.Entry) error {
+				if e.Path == p {
+					self = e
+				} else {
+					parent := path.Dir(e.Path)
+					kids[parent] = append(kids[parent], e)
+					all = append(all, e)
+				}
+				if e.IsDir {
+					order = append(order, e.Path)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
+			if !self.IsDir {
+				return a.printList([]client.Entry{self}, long, asJSON)
+			}
 			if asJSON {
-				out := make([]jsonEntry, len(es))
-				for i, e := range es {
-					out[i] = toJSON(e)
-				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return a.printList(all, false, true)
 			}
-			if !long {
-				for _, e := range es {
-					name := e.Name
-					if e.IsDir {
-						name += "/"
-					}
-					fmt.Fprintln(a.stdout, name)
+			for i, d := range order {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
 				}
-				return nil
+				fmt.Fprintf(a.stdout, "%s:\n", d)
+				if err := a.printList(kids[d], long, false); err != nil {
+					return err
+				}
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-			for _, e := range es {
-				name := e.Name
-				if e.IsDir {
-					name += "/"
-				}
-				size := humanize.IBytes(uint64(e.Size))
-				if e.IsDir {
-					size = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t %s\n", e.Mode, size, e.ModTime.Local().Format("2006-01-02 15:04"), name)
-			}
-			return tw.Flush()
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, size and modification time")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "list folders below PATH too")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func (a *app) printList(es []client.Entry, long, asJSON bool) error {
+	if asJSON {
+		out := make([]jsonEntry, len(es))
+		for i, e := range es {
+			out[i] = toJSON(e)
+		}
+		return writeJSON(a.stdout, out)
+	}
+	if long {
+		return longList(a.stdout, es)
+	}
+	for _, e := range es {
+		fmt.Fprintln(a.stdout, displayName(e))
+	}
+	return nil
 }
 
 func (a *app) statCommand() *cobra.Command {
@@ -438,12 +244,23 @@ func (a *app) statCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(toJSON(e))
-			}
 			j := toJSON(e)
-			fmt.Fprintf(a.stdout, "path:  %s\ntype:  %s\nsize:  %s (%d bytes)\nmtime: %s\nmode:  %s\nid:    %s\n",
-				j.Path, j.Type, humanize.IBytes(uint64(e.Size)), e.Size, e.ModTime.Local().Format(time.RFC3339), j.Mode, j.ID)
+			if asJSON {
+				return writeJSON(a.stdout, j)
+			}
+			stored := "folder"
+			switch {
+			case e.IsDir:
+			case e.Inline:
+				stored = "inline (inside the encrypted metadata)"
+			default:
+				stored = "object " + e.Object
+			}
+			fmt.Fprintf(a.stdout, "path:     %s\ntype:     %s\nsize:     %s (%d bytes)\nmtime:    %s\nmode:     %s\nid:       %s\nstored:   %s\n",
+				j.Path, j.Type, sizeOf(e.Size), e.Size, e.ModTime.Local().Format(time.RFC3339), j.Mode, j.ID, stored)
+			if !e.IsDir {
+				fmt.Fprintf(a.stdout, "versions: %d older\n", e.Versions)
+			}
 			return nil
 		},
 	}
@@ -457,7 +274,14 @@ func (a *app) mkdirCommand() *cobra.Command {
 		Use:     "mkdir PATH...",
 		GroupID: "files",
 		Short:   "Create folders",
-		Args:    cobra.MinimumNArgs(1),
+		Example: `  nuage mkdir /photos
+  nuage mkdir -p /photos/2026/summer`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("mkdir takes PATH... (got no arguments)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -476,14 +300,55 @@ func (a *app) mkdirCommand() *cobra.Command {
 	return cmd
 }
 
+func (a *app) mvCommand() *cobra.Command {
+	var overwrite bool
+	cmd := &cobra.Command{
+		Use:     "mv SRC DST",
+		GroupID: "files",
+		Short:   "Move or rename a file or folder (no data is re-uploaded)",
+		Long: `Move or rename a file or folder. If DST is an existing folder SRC goes
+inside it; otherwise DST is SRC's new path. Only encrypted metadata changes:
+no file content is uploaded again. A name already taken is an error; with
+--overwrite the existing file is replaced and moved to the trash. A folder
+is never replaced, and never moved into itself.`,
+		Example: `  nuage mv /notes.txt /archive
+  nuage mv /photos/img_001.jpg /photos/beach.jpg`,
+		Args: exactArgs(2, "SRC DST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			e, err := c.Move(cmd.Context(), args[0], args[1], overwrite)
+			if err != nil {
+				return err
+			}
+			a.infof("moved %s to %s\n", args[0], e.Path)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing file at DST (it goes to the trash)")
+	return cmd
+}
+
 func (a *app) rmCommand() *cobra.Command {
 	var recursive bool
 	cmd := &cobra.Command{
 		Use:     "rm PATH...",
 		GroupID: "files",
-		Short:   "Delete files and folders and free their storage",
-		Long:    `Delete files (and with -r folders with their contents). The pieces are deleted from the storage nodes in the background.`,
-		Args:    cobra.MinimumNArgs(1),
+		Short:   "Move files and folders to the trash",
+		Long: `Move files (and with -r folders with their contents) to the trash. They
+keep using storage until the trash is emptied (nuage trash empty) and can be
+put back with nuage trash restore.`,
+		Example: `  nuage rm /old.txt
+  nuage rm -r /photos/2019`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("rm takes PATH... (got no arguments)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -494,10 +359,162 @@ func (a *app) rmCommand() *cobra.Command {
 				if err := c.Remove(cmd.Context(), p, recursive); err != nil {
 					return err
 				}
+				a.infof("moved %s to the trash\n", p)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "remove folders with everything inside")
+	return cmd
+}
+
+// jsonVersion is the --json form of a file version.
+type jsonVersion struct {
+	N        int       `json:"n"`
+	Size     int64     `json:"size"`
+	ModTime  time.Time `json:"mtime"`
+	Replaced time.Time `json:"replaced,omitzero"`
+}
+
+func (a *app) versionsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "versions PATH",
+		GroupID: "files",
+		Short:   "List a file's versions",
+		Long: `List the versions of a file: 0 is the current one, 1 the one it replaced,
+and so on (at most 10 older versions are kept). Fetch one with
+nuage get --version N.`,
+		Args: exactArgs(1, "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			vs, err := c.Versions(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := make([]jsonVersion, len(vs))
+				for i, v := range vs {
+					out[i] = jsonVersion{N: v.N, Size: v.Size, ModTime: v.ModTime, Replaced: v.Replaced}
+				}
+				return writeJSON(a.stdout, out)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "N\tSIZE\tMODIFIED\tREPLACED")
+			for _, v := range vs {
+				replaced := "(current)"
+				if v.N > 0 {
+					replaced = v.Replaced.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", v.N, sizeOf(v.Size), v.ModTime.Local().Format("2006-01-02 15:04:05"), replaced)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) duCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "du [PATH]",
+		GroupID: "files",
+		Short:   "Show the size of a folder's contents",
+		Long: `Count the files and folders below PATH (default /) and add up the sizes
+of their current versions. What the account is charged for (ciphertext,
+older versions and the trash included) is shown by nuage quota.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("du takes at most one PATH (got %d arguments)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := "/"
+			if len(args) == 1 {
+				p = args[0]
+			}
+			p, err := client.CleanPath(p)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			du, err := c.DiskUsage(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, struct {
+					Path    string `json:"path"`
+					Bytes   int64  `json:"bytes"`
+					Files   int64  `json:"files"`
+					Folders int64  `json:"folders"`
+				}{p, du.Bytes, du.Files, du.Folders})
+			}
+			fmt.Fprintf(a.stdout, "%s\t%s (%s, %s)\n", sizeOf(du.Bytes), p, plural(du.Files, "file"), plural(du.Folders, "folder"))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func (a *app) quotaCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "quota",
+		GroupID: "files",
+		Short:   "Show the storage the account uses and its quota",
+		Long: `Show the bytes the account stores on the network (encrypted, all versions
+and the trash included) and its quota (set by the coordinator's operator).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("quota takes no arguments")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			q, err := c.Quota(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, struct {
+					Used    int64 `json:"used"`
+					Quota   int64 `json:"quota"` // 0: unlimited
+					Files   int64 `json:"files"`
+					Folders int64 `json:"folders"`
+				}{q.Used, q.Quota, q.Files, q.Folders})
+			}
+			limit := "(no quota)"
+			if q.Quota > 0 {
+				limit = fmt.Sprintf("of %s (%.1f%%)", sizeOf(q.Quota), 100*float64(q.Used)/float64(q.Quota))
+			}
+			fmt.Fprintf(a.stdout, "used %s %s; %s, %s\n", sizeOf(q.Used), limit, plural(q.Files, "file"), plural(q.Folders, "folder"))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

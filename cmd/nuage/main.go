@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nuage-storage/nuage/client"
+	"github.com/nuage-storage/nuage/internal/api"
 )
 
 // clientMemoryLimit is the soft memory limit of file commands (GOMEMLIMIT overrides it).
@@ -30,6 +31,8 @@ const (
 	exitTampered    = 5
 	exitUnavailable = 6
 	exitExists      = 7
+	exitQuota       = 8
+	exitTooMany     = 9
 	exitInterrupted = 130
 )
 
@@ -39,11 +42,17 @@ const exitCodesHelp = `nuage exits with:
   1    an error not listed below
   2    usage error: a bad flag, argument or remote path
   3    not found: no such file, folder or account
-  4    not authorized: not logged in, wrong password, session expired
-  5    integrity failure: data did not authenticate; nothing was written as whole
+  4    not authorized: not logged in, wrong password or code, session expired
+  5    integrity failure: data or the account's history did not authenticate
+       (tampering or rollback by the coordinator, corruption); nothing
+       unauthenticated was written
   6    unavailable: too few storage nodes or pieces reachable
-  7    already exists: a name is taken
-  130  interrupted (Ctrl-C)
+  7    already exists: a name is taken (choose another name, or see the
+       command's --overwrite)
+  8    quota exceeded: free space with nuage trash empty, or ask for more
+  9    too many attempts: wait for the time the error gives, then retry
+  130  interrupted (Ctrl-C); an interrupted put or get continues where it
+       stopped when run again
 `
 
 func main() {
@@ -92,6 +101,8 @@ func hintFor(err error) string {
 
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
+	var ae *client.APIError
+	isAPI := errors.As(err, &ae)
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
@@ -99,7 +110,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.Is(err, client.ErrTampered):
 		return exitTampered
-	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, errNotLoggedIn):
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, errNotLoggedIn), errors.Is(err, client.ErrTOTPRequired):
 		return exitAuth
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return exitNotFound
@@ -107,6 +118,10 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUnavailable
 	case errors.Is(err, client.ErrExists), errors.Is(err, os.ErrExist):
 		return exitExists
+	case isAPI && ae.Code == api.CodeQuotaExceeded:
+		return exitQuota
+	case isAPI && ae.Code == api.CodeTooMany:
+		return exitTooMany
 	}
 	return exitError
 }
@@ -126,7 +141,9 @@ Store and fetch a file:                   nuage put photo.jpg /photo.jpg
                                           nuage get /photo.jpg copy.jpg
 
 Environment: NUAGE_CONFIG (client state dir), NUAGE_SERVER (coordinator URL),
-NUAGE_PASSWORD (password, instead of the prompt).`,
+NUAGE_PASSWORD (password, instead of the prompt), NUAGE_TOTP (two-factor
+code), NUAGE_TOKEN (API token, instead of a login). Exit codes: nuage help
+exit-codes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -144,12 +161,22 @@ NUAGE_PASSWORD (password, instead of the prompt).`,
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars or informational output")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log details to stderr")
 	root.AddGroup(&cobra.Group{ID: "files", Title: "Files:"}, &cobra.Group{ID: "account", Title: "Account:"}, &cobra.Group{ID: "run", Title: "Running a network:"})
+	root.AddCommand(a.accountCommands()...)
 	root.AddCommand(
 		a.serveCommand(), a.nodeCommand(),
-		a.signupCommand(), a.loginCommand(), a.logoutCommand(), a.whoamiCommand(),
-		a.putCommand(), a.getCommand(), a.catCommand(), a.lsCommand(), a.mkdirCommand(), a.rmCommand(), a.statCommand(),
-		&cobra.Command{Use: "exit-codes", Short: "What nuage's exit codes mean", Long: exitCodesHelp,
-			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), exitCodesHelp) }},
+
+		a.lsCommand(), a.mkdirCommand(), a.putCommand(), a.getCommand(), a.catCommand(), a.mvCommand(), a.rmCommand(),
+		a.trashCommand(), a.versionsCommand(), a.statCommand(), a.duCommand(), a.quotaCommand(),
+		exitCodesCommand(),
 	)
 	return root
+}
+
+// exitCodesCommand documents the exit codes; `nuage help exit-codes` and
+// `nuage exit-codes` print the table alone.
+func exitCodesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "exit-codes", Short: "What nuage's exit codes mean", Long: exitCodesHelp, Args: cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), exitCodesHelp) }}
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), exitCodesHelp) })
+	return cmd
 }

@@ -1,23 +1,42 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/nuage-storage/nuage/client"
 	"github.com/nuage-storage/nuage/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"nuage": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// nuagecode CODE ARGS... runs nuage ARGS and succeeds only if it
+		// exits with CODE, so that scripts check the documented exit codes.
+		"nuagecode": func() {
+			want, err := strconv.Atoi(os.Args[1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "usage: nuagecode CODE ARGS...")
+				os.Exit(2)
+			}
+			if got := run(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr); got != want {
+				fmt.Fprintf(os.Stderr, "nuagecode: exit code %d, want %d\n", got, want)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		},
 	})
 }
 
@@ -37,6 +56,28 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// json FILE PATH WANT checks a value in FILE (or stdout/stderr)
+			// parsed as JSON; see jsonCmd.
+			"json": jsonCmd,
+			// jsonenv FILE PATH VAR sets $VAR to a value of FILE (see jsonCmd).
+			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: jsonenv FILE PATH VAR")
+				}
+				v, err := jsonValue(ts, args[0], args[1])
+				ts.Check(err)
+				ts.Setenv(args[2], v)
+			},
+			// totp FILE VAR [OFFSET] sets VAR to a two-factor code; see totpCmd.
+			"totp": totpCmd,
+			// envfile VAR FILE sets VAR to FILE's text (or stdout's, stderr's)
+			// without surrounding white space, e.g. a token a command printed.
+			"envfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: envfile VAR FILE")
+				}
+				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+			},
 			// mkfile NAME SIZE writes SIZE random bytes to NAME.
 			"mkfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 2 {
@@ -51,4 +92,119 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// jsonCmd implements the script command
+//
+//	json FILE PATH WANT
+//
+// FILE is a file name or stdout/stderr, parsed as JSON. PATH is a
+// dot-separated list of object keys and array indexes ("0.name"; "." is
+// the document itself), optionally ending in "#" for the length of an array
+// or object ("#", "0.versions#"). WANT is compared with the value found,
+// printed as in JSON for numbers and booleans, raw for strings. With ! the
+// value must differ (or be absent).
+func jsonCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: json FILE PATH WANT")
+	}
+	got, err := jsonValue(ts, args[0], args[1])
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("%s: %v", args[0], err)
+	case err != nil:
+		return
+	case neg && got == args[2]:
+		ts.Fatalf("%s: %s is %q", args[0], args[1], got)
+	case !neg && got != args[2]:
+		ts.Fatalf("%s: %s is %q, want %q", args[0], args[1], got, args[2])
+	}
+}
+
+// jsonValue returns the value at path p of file (or stdout/stderr) parsed as JSON.
+func jsonValue(ts *testscript.TestScript, file, p string) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(ts.ReadFile(file))))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		ts.Fatalf("%s is not JSON: %v", file, err)
+	}
+	return jsonLookup(v, p)
+}
+
+func jsonLookup(v any, p string) (string, error) {
+	length := strings.HasSuffix(p, "#")
+	p = strings.TrimSuffix(p, "#")
+	if p != "" && p != "." {
+		for _, k := range strings.Split(p, ".") {
+			switch x := v.(type) {
+			case map[string]any:
+				var ok bool
+				if v, ok = x[k]; !ok {
+					return "", fmt.Errorf("no key %q", k)
+				}
+			case []any:
+				i, err := strconv.Atoi(k)
+				if err != nil || i < 0 || i >= len(x) {
+					return "", fmt.Errorf("no index %q in an array of %d", k, len(x))
+				}
+				v = x[i]
+			default:
+				return "", fmt.Errorf("cannot index %T with %q", v, k)
+			}
+		}
+	}
+	if length {
+		switch x := v.(type) {
+		case map[string]any:
+			return strconv.Itoa(len(x)), nil
+		case []any:
+			return strconv.Itoa(len(x)), nil
+		}
+		return "", fmt.Errorf("%T has no length", v)
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case nil:
+		return "null", nil
+	default:
+		b, err := json.Marshal(x)
+		return string(b), err
+	}
+}
+
+// totpCmd implements the script command
+//
+//	totp FILE VAR [OFFSET]
+//
+// It reads a two-factor secret from FILE (or stdout/stderr): a line
+// "secret: BASE32" as `nuage 2fa enable` prints, or the file's whole text as
+// --secret-file saves it. It sets the environment variable VAR to the code
+// of the current 30 s step plus OFFSET steps (default 0). In the last 2 s of
+// a step it first waits for the next one, so the coordinator sees the same step.
+func totpCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: totp FILE VAR [OFFSET]")
+	}
+	text := ts.ReadFile(args[0])
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "secret:"); ok {
+			text = v
+			break
+		}
+	}
+	secret, err := client.ParseTOTPSecret(text)
+	ts.Check(err)
+	offset := 0
+	if len(args) == 3 {
+		offset, err = strconv.Atoi(args[2])
+		ts.Check(err)
+	}
+	now := time.Now()
+	if left := client.TOTPPeriod - time.Duration(now.Unix()%30)*time.Second - time.Duration(now.Nanosecond()); left < 2*time.Second {
+		time.Sleep(left + 10*time.Millisecond)
+		now = time.Now()
+	}
+	ts.Setenv(args[1], client.TOTPCode(secret, now.Add(time.Duration(offset)*client.TOTPPeriod)))
 }

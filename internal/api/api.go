@@ -34,6 +34,9 @@ const (
 	CodeBadOrder       = "bad_order"
 	CodeBadPiece       = "bad_piece"
 	CodeNoSpace        = "no_space"
+	CodeTOTPRequired   = "totp_required"  // login needs a two-factor code
+	CodeStale          = "stale"          // journal record does not follow the latest (sync and retry)
+	CodeQuotaExceeded  = "quota_exceeded" // the account's quota would be exceeded
 )
 
 // Scheme is an erasure-coding scheme: any K of N pieces rebuild a segment.
@@ -81,9 +84,11 @@ type Entry struct {
 	NameTag    []byte `json:"name_tag,omitempty"`
 	WrappedKey []byte `json:"wrapped_key"`
 	Meta       []byte `json:"meta"`
-	Object     string `json:"object,omitempty"`
-	Created    int64  `json:"created,omitempty"` // Unix seconds, set by the coordinator
-	Updated    int64  `json:"updated,omitempty"`
+	// Objects are the stored objects the entry references (a file's
+	// current content and older versions), hex IDs.
+	Objects []string `json:"objects,omitempty"`
+	Created int64    `json:"created,omitempty"` // Unix seconds, set by the coordinator
+	Updated int64    `json:"updated,omitempty"`
 }
 
 // SignupRequest creates an account with its root folder.
@@ -94,28 +99,143 @@ type SignupRequest struct {
 	AuthKey          []byte `json:"auth_key"`
 	WrappedMasterKey []byte `json:"wrapped_master_key"`
 	Root             Entry  `json:"root"`
+	Trash            Entry  `json:"trash"`
+	// PublicKey is the account's X25519 public key; WrappedPrivateKey its
+	// private half wrapped under the master key (spec §2.3).
+	PublicKey         []byte `json:"public_key"`
+	WrappedPrivateKey []byte `json:"wrapped_private_key"`
+	// Journal is record 1 of the account's journal: it puts Root and Trash (spec §9).
+	Journal []byte `json:"journal"`
 }
 
 // LoginRequest opens a session.
 type LoginRequest struct {
 	Email   string `json:"email"`
 	AuthKey []byte `json:"auth_key"`
+	TOTP    string `json:"totp,omitempty"`
 }
 
 // Session answers /signup and /login.
 type Session struct {
-	Token            string `json:"token"`
-	Account          string `json:"account"`
-	Email            string `json:"email"`
+	Token             string `json:"token"`
+	Account           string `json:"account"`
+	Email             string `json:"email"`
+	KDF               KDF    `json:"kdf"`
+	WrappedMasterKey  []byte `json:"wrapped_master_key"` // under the KEK, or the token KEK for token logins
+	Root              Entry  `json:"root"`
+	Trash             Entry  `json:"trash"`
+	PublicKey         []byte `json:"public_key"`
+	WrappedPrivateKey []byte `json:"wrapped_private_key"`
+	TOTP              bool   `json:"totp"`               // two-factor login is enabled
+	TokenID           string `json:"token_id,omitempty"` // set for API-token logins
+	Expires           int64  `json:"expires"`
+}
+
+// JournalRecords answers GET /journal?after=N: the records after seq N, in
+// order, and the latest seq.
+type JournalRecords struct {
+	Records [][]byte `json:"records"`
+	Latest  uint64   `json:"latest"`
+}
+
+// JournalCommit appends one record and applies its entries atomically.
+type JournalCommit struct {
+	Record  []byte   `json:"record"`
+	Puts    []Entry  `json:"puts,omitempty"`
+	Deletes []string `json:"deletes,omitempty"`
+}
+
+// PasswordChange replaces the password: proof of the current one, new
+// KDF parameters, the new auth key and the master key wrapped under the new KEK.
+type PasswordChange struct {
+	AuthKey          []byte `json:"auth_key"`
 	KDF              KDF    `json:"kdf"`
+	NewAuthKey       []byte `json:"new_auth_key"`
 	WrappedMasterKey []byte `json:"wrapped_master_key"`
-	Root             Entry  `json:"root"`
-	Expires          int64  `json:"expires"`
+}
+
+// RecoverySet stores (or replaces) the account's recovery wrap.
+type RecoverySet struct {
+	AuthKey          []byte `json:"auth_key"` // HKDF(R, "nuage v1 recovery auth")
+	WrappedMasterKey []byte `json:"wrapped_master_key"`
+}
+
+// RecoveryFetch asks for the recovery wrap, proving the recovery key.
+type RecoveryFetch struct {
+	Email   string `json:"email"`
+	AuthKey []byte `json:"auth_key"`
+	TOTP    string `json:"totp,omitempty"`
+}
+
+// RecoveryWrap answers /recovery/fetch.
+type RecoveryWrap struct {
+	Account          string `json:"account"`
+	WrappedMasterKey []byte `json:"wrapped_master_key"`
+}
+
+// RecoveryReset sets a new password with the recovery key.
+type RecoveryReset struct {
+	Email            string `json:"email"`
+	RecoveryAuthKey  []byte `json:"recovery_auth_key"`
+	TOTP             string `json:"totp,omitempty"`
+	KDF              KDF    `json:"kdf"`
+	AuthKey          []byte `json:"auth_key"`
+	WrappedMasterKey []byte `json:"wrapped_master_key"`
+}
+
+// TOTPEnable turns on two-factor login: the secret and a current code proving
+// the user's authenticator has it.
+type TOTPEnable struct {
+	Secret []byte `json:"secret"`
+	Code   string `json:"code"`
+}
+
+// TOTPDisable turns two-factor login off with a current code.
+type TOTPDisable struct {
+	Code string `json:"code"`
+}
+
+// TokenCreate registers an API token (spec §2.3).
+type TokenCreate struct {
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	AuthKey          []byte `json:"auth_key"`
+	WrappedMasterKey []byte `json:"wrapped_master_key"`
+}
+
+// Token describes an API token.
+type Token struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Created  int64  `json:"created"`
+	LastUsed int64  `json:"last_used,omitempty"`
+}
+
+// Tokens answers GET /tokens.
+type Tokens struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// TokenLogin opens a session with an API token.
+type TokenLogin struct {
+	ID      string `json:"id"`
+	AuthKey []byte `json:"auth_key"`
+}
+
+// ObjectStatus answers GET /objects/{id}: the committed segments of an
+// upload, so an interrupted upload can resume.
+type ObjectStatus struct {
+	Object    string `json:"object"`
+	State     string `json:"state"`
+	Committed []int  `json:"committed"`
 }
 
 // Children answers GET /entries/{id}/children.
 type Children struct {
 	Entries []Entry `json:"entries"`
+	// Seq is the journal record the listing reflects: the folder's
+	// children exactly as they are after record Seq (docs/spec.md §9).
+	Seq uint64 `json:"seq"`
 }
 
 // ObjectCreated answers POST /objects.
@@ -191,6 +311,8 @@ type CheckInResponse struct {
 
 // Usage answers GET /usage.
 type Usage struct {
-	Used  int64 `json:"used"`
-	Files int64 `json:"files,omitempty"`
+	Used    int64 `json:"used"`            // ciphertext bytes of committed objects
+	Quota   int64 `json:"quota,omitempty"` // 0: unlimited
+	Files   int64 `json:"files"`
+	Folders int64 `json:"folders"`
 }

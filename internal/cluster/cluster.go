@@ -42,6 +42,8 @@ type Config struct {
 	Scheme      api.Scheme
 	SegmentSize int64
 	InlineMax   int64
+	// Quota is each account's storage quota in ciphertext bytes (0: unlimited).
+	Quota int64
 	// CheckInInterval and DeletionInterval (zero: defaults).
 	CheckInInterval  time.Duration
 	DeletionInterval time.Duration
@@ -123,6 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		InlineMax:        cfg.InlineMax,
 		DeletionInterval: cfg.DeletionInterval,
 		NodeOnline:       cfg.NodeOnline,
+		Quota:            cfg.Quota,
 		Secret:           secret,
 		Logger:           cfg.Logger.With("role", "coordinator"),
 	})

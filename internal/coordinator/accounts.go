@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
+	"github.com/nuage-storage/nuage/internal/journal"
 	"github.com/nuage-storage/nuage/internal/metadb"
 )
 
@@ -24,10 +26,34 @@ import (
 const (
 	AuthKeySize    = 32
 	WrappedKeySize = 61 // a version-1 key wrap (spec §2.1)
+	PublicKeySize  = 32 // an X25519 public key (spec §2.3)
 	NameTagSize    = 16
 	MaxMetaSize    = 64 << 10
 	MaxEmailLen    = 254
-	tokenSize      = 32
+)
+
+// Bearer token sizes: a password session's is random; an API-token
+// session's is the token ID followed by as many random bytes.
+const (
+	sessionTokenSize = 32
+	tokenSessionSize = 16 + sessionTokenSize
+)
+
+// Hints of 401 answers.
+const (
+	tokenHint    = "create a new token with `nuage token create` and set NUAGE_TOKEN"
+	totpHint     = "pass the code from your authenticator app (--totp or NUAGE_TOTP)"
+	wrongTOTPMsg = "wrong or already used two-factor code"
+)
+
+// Answers for two-factor codes. A missing code is not a failed attempt; a
+// wrong or reused one is.
+var (
+	errTOTPRequired = &httpError{http.StatusUnauthorized, api.Error{
+		Error: "this account needs a two-factor code", Code: api.CodeTOTPRequired, Hint: totpHint}}
+	errTOTPWrong = &httpError{http.StatusUnauthorized, api.Error{
+		Error: wrongTOTPMsg, Code: api.CodeUnauthorized,
+		Hint: "wait for the next code of your authenticator app and check its clock"}}
 )
 
 // KDFAlg is the only password hash accounts may use (spec §2).
@@ -112,18 +138,36 @@ func (c *Coordinator) handlePrelogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, api.PreloginResponse{KDF: kdf})
 }
 
+// signup is a checked sign-up request, ready to store.
+type signup struct {
+	acct  metadb.Account
+	root  metadb.Entry
+	trash metadb.Entry
+	first metadb.JournalRecord
+}
+
 func (c *Coordinator) handleSignup(w http.ResponseWriter, r *http.Request) {
+	now, ip := c.now(), clientIP(r)
+	if wait := c.limitSignup.blocked(ip, now); wait > 0 {
+		c.fail(w, r, tooMany(wait, fmt.Sprintf("an address may sign up at most %d times an hour", maxSignupsPerIP)), "")
+		return
+	}
 	var req api.SignupRequest
 	if err := decode(w, r, &req, false); err != nil {
 		c.fail(w, r, err, "")
 		return
 	}
-	acct, root, herr := c.checkSignup(req)
+	su, herr := c.checkSignup(req)
 	if herr != nil {
 		c.fail(w, r, herr, "")
 		return
 	}
-	if err := c.db.CreateAccount(r.Context(), acct, root); err != nil {
+	err := c.db.CreateAccount(r.Context(), su.acct, su.root, su.trash, su.first)
+	if err == nil || errors.Is(err, metadb.ErrExists) {
+		// Both count: account spam, and probing which e-mails exist.
+		c.limitSignup.add(ip, now)
+	}
+	if err != nil {
 		if errors.Is(err, metadb.ErrExists) {
 			writeError(w, http.StatusConflict, api.Error{
 				Error: "an account with this e-mail already exists", Code: api.CodeExists, Hint: "log in instead",
@@ -133,69 +177,137 @@ func (c *Coordinator) handleSignup(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, "account")
 		return
 	}
-	c.log.Info("account created", "account", hexID(acct.ID))
-	c.startSession(w, r, acct, root, req.KDF)
+	c.log.Info("account created", "account", hexID(su.acct.ID))
+	c.startSession(w, r, su.acct, nil)
 }
 
-func (c *Coordinator) checkSignup(req api.SignupRequest) (metadb.Account, metadb.Entry, *httpError) {
+// checkSignup validates a sign-up: the account's key material, its two
+// top-level folders, and journal record 1, which must put exactly those
+// two folders with their entry hashes (spec §9).
+func (c *Coordinator) checkSignup(req api.SignupRequest) (signup, *httpError) {
+	var su signup
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
-		return metadb.Account{}, metadb.Entry{}, badRequest("%v", err)
+		return su, badRequest("%v", err)
 	}
 	id, herr := parseID16(req.Account, "account")
 	if herr != nil {
-		return metadb.Account{}, metadb.Entry{}, herr
+		return su, herr
 	}
 	if herr := checkKDF(req.KDF); herr != nil {
-		return metadb.Account{}, metadb.Entry{}, herr
+		return su, herr
 	}
-	if len(req.AuthKey) != AuthKeySize {
-		return metadb.Account{}, metadb.Entry{}, badRequest("auth_key must be %d bytes, got %d", AuthKeySize, len(req.AuthKey))
+	switch {
+	case len(req.AuthKey) != AuthKeySize:
+		return su, badRequest("auth_key must be %d bytes, got %d", AuthKeySize, len(req.AuthKey))
+	case len(req.WrappedMasterKey) != WrappedKeySize:
+		return su, badRequest("wrapped_master_key must be %d bytes, got %d", WrappedKeySize, len(req.WrappedMasterKey))
+	case len(req.PublicKey) != PublicKeySize:
+		return su, badRequest("public_key must be %d bytes (X25519), got %d", PublicKeySize, len(req.PublicKey))
+	case len(req.WrappedPrivateKey) != WrappedKeySize:
+		return su, badRequest("wrapped_private_key must be %d bytes, got %d", WrappedKeySize, len(req.WrappedPrivateKey))
 	}
-	if len(req.WrappedMasterKey) != WrappedKeySize {
-		return metadb.Account{}, metadb.Entry{}, badRequest("wrapped_master_key must be %d bytes, got %d", WrappedKeySize, len(req.WrappedMasterKey))
+	if su.root, herr = c.checkEntry(req.Root, id, "root", true); herr != nil {
+		return su, herr
 	}
-	root, herr := c.checkEntry(req.Root, id, true)
-	if herr != nil {
-		return metadb.Account{}, metadb.Entry{}, herr
+	if su.trash, herr = c.checkEntry(req.Trash, id, "trash", true); herr != nil {
+		return su, herr
+	}
+	if su.root.ID == su.trash.ID {
+		return su, badRequest("root.id and trash.id must differ")
+	}
+	rec, err := journal.Parse(req.Journal)
+	if err != nil {
+		return su, badRequest("%v", err) // "journal: malformed record: …"
+	}
+	if rec.Seq != 1 {
+		return su, badRequest("journal must be record 1, got seq %d", rec.Seq)
+	}
+	if herr := checkChanges(rec, []metadb.Entry{su.root, su.trash}, nil); herr != nil {
+		herr.body.Error = "journal: " + herr.body.Error
+		return su, herr
 	}
 	kdf, err := json.Marshal(req.KDF)
 	if err != nil {
-		return metadb.Account{}, metadb.Entry{}, badRequest("kdf: %v", err)
+		return su, badRequest("kdf: %v", err)
 	}
-	acct := metadb.Account{
-		ID:               id,
-		Email:            email,
-		KDF:              kdf,
-		Verifier:         Verifier(req.AuthKey),
-		WrappedMasterKey: req.WrappedMasterKey,
-		RootEntry:        root.ID,
-		Created:          root.Created,
+	now := c.now()
+	su.acct = metadb.Account{
+		ID:                id,
+		Email:             email,
+		KDF:               kdf,
+		Verifier:          Verifier(req.AuthKey),
+		WrappedMasterKey:  req.WrappedMasterKey,
+		RootEntry:         su.root.ID,
+		TrashEntry:        su.trash.ID,
+		PublicKey:         req.PublicKey,
+		WrappedPrivateKey: req.WrappedPrivateKey,
+		Created:           now,
 	}
-	return acct, root, nil
+	su.first = metadb.JournalRecord{Seq: 1, Hash: journal.Hash(req.Journal), Data: req.Journal, Created: now}
+	return su, nil
 }
 
-// startSession creates a session for acct and answers it.
-func (c *Coordinator) startSession(w http.ResponseWriter, r *http.Request, acct metadb.Account, root metadb.Entry, kdf api.KDF) {
-	raw := make([]byte, tokenSize)
-	if _, err := rand.Read(raw); err != nil {
+// sessionInfo describes acct as a session answer, without the bearer
+// token and its expiry. For a session opened with API token tok, the
+// master key is the one wrapped for the token.
+func (c *Coordinator) sessionInfo(ctx context.Context, acct metadb.Account, tok *metadb.Token) (api.Session, error) {
+	var kdf api.KDF
+	if err := json.Unmarshal(acct.KDF, &kdf); err != nil {
+		return api.Session{}, fmt.Errorf("account %x: stored KDF: %w", acct.ID, err)
+	}
+	root, err := c.db.Entry(ctx, acct.ID, acct.RootEntry)
+	if err != nil {
+		return api.Session{}, fmt.Errorf("account %x: root folder: %w", acct.ID, err)
+	}
+	trash, err := c.db.Entry(ctx, acct.ID, acct.TrashEntry)
+	if err != nil {
+		return api.Session{}, fmt.Errorf("account %x: trash folder: %w", acct.ID, err)
+	}
+	out := api.Session{
+		Account:           hexID(acct.ID),
+		Email:             acct.Email,
+		KDF:               kdf,
+		WrappedMasterKey:  acct.WrappedMasterKey,
+		Root:              apiEntry(root),
+		Trash:             apiEntry(trash),
+		PublicKey:         acct.PublicKey,
+		WrappedPrivateKey: acct.WrappedPrivateKey,
+		TOTP:              len(acct.TOTPSecret) > 0,
+	}
+	if tok != nil {
+		out.WrappedMasterKey = tok.WrappedMasterKey
+		out.TokenID = hexID(tok.ID)
+	}
+	return out, nil
+}
+
+// startSession opens a session for acct (with API token tok, if not nil)
+// and answers it.
+func (c *Coordinator) startSession(w http.ResponseWriter, r *http.Request, acct metadb.Account, tok *metadb.Token) {
+	out, err := c.sessionInfo(r.Context(), acct, tok)
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	raw := make([]byte, 0, tokenSessionSize)
+	if tok != nil {
+		raw = append(raw, tok.ID[:]...)
+	}
+	secret := raw[len(raw) : len(raw)+sessionTokenSize]
+	if _, err := rand.Read(secret); err != nil {
 		c.fail(w, r, fmt.Errorf("session token: %w", err), "session")
 		return
 	}
+	raw = raw[:len(raw)+sessionTokenSize]
 	s := metadb.Session{TokenHash: sha256.Sum256(raw), Account: acct.ID, Expires: c.now().Add(c.sessionTTL)}
 	if err := c.db.CreateSession(r.Context(), s); err != nil {
 		c.fail(w, r, err, "session")
 		return
 	}
-	writeJSON(w, api.Session{
-		Token:            base64.RawURLEncoding.EncodeToString(raw),
-		Account:          hexID(acct.ID),
-		Email:            acct.Email,
-		KDF:              kdf,
-		WrappedMasterKey: acct.WrappedMasterKey,
-		Root:             apiEntry(root),
-		Expires:          s.Expires.Unix(),
-	})
+	out.Token = base64.RawURLEncoding.EncodeToString(raw)
+	out.Expires = s.Expires.Unix()
+	writeJSON(w, out)
 }
 
 // clientIP is the host part of the request's remote address.
@@ -205,6 +317,28 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// accountByEmail looks an account up; known is false (and err nil) when
+// there is none.
+func (c *Coordinator) accountByEmail(ctx context.Context, email string) (acct metadb.Account, known bool, err error) {
+	acct, err = c.db.AccountByEmail(ctx, email)
+	if errors.Is(err, metadb.ErrNotFound) {
+		return metadb.Account{}, false, nil
+	}
+	return acct, err == nil, err
+}
+
+// proves reports whether key is a proof of the secret whose stored
+// verifier is want. When there is no such secret (!known, or want empty)
+// it still computes and compares a verifier, so that both answers take
+// the same time, and answers false.
+func (c *Coordinator) proves(key, want []byte, known bool) bool {
+	if !known || len(want) == 0 {
+		want, known = Verifier(c.secret), false
+	}
+	got := Verifier(key)
+	return subtle.ConstantTimeCompare(got, want) == 1 && known && len(key) == AuthKeySize
 }
 
 func (c *Coordinator) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -218,53 +352,33 @@ func (c *Coordinator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badRequest("%v", err), "")
 		return
 	}
-	now := c.now()
-	ip := clientIP(r)
-	wait := max(c.limitEmail.blocked(email, now), c.limitIP.blocked(ip, now))
-	if wait > 0 {
-		secs := int((wait + 999_999_999) / 1_000_000_000)
-		writeError(w, http.StatusTooManyRequests, api.Error{
-			Error:      fmt.Sprintf("too many attempts, retry in %d s", secs),
-			Code:       api.CodeTooMany,
-			Hint:       "check the e-mail and password, then wait before trying again",
-			RetryAfter: secs,
-		})
+	now, ip := c.now(), clientIP(r)
+	if herr := c.throttle(now, email, ip, "check the e-mail and password, then wait before trying again"); herr != nil {
+		c.fail(w, r, herr, "")
 		return
 	}
-	acct, err := c.db.AccountByEmail(r.Context(), email)
-	known := err == nil
-	if err != nil && !errors.Is(err, metadb.ErrNotFound) {
+	acct, known, err := c.accountByEmail(r.Context(), email)
+	if err != nil {
 		c.fail(w, r, err, "account")
 		return
 	}
-	// Compute and compare a verifier for unknown e-mails too, so both
-	// answers cost the same.
-	want := acct.Verifier
-	if !known {
-		want = Verifier(c.secret)
-	}
-	got := Verifier(req.AuthKey)
-	if subtle.ConstantTimeCompare(got, want) != 1 || !known || len(req.AuthKey) != AuthKeySize {
-		c.limitEmail.fail(email, now)
-		c.limitIP.fail(ip, now)
+	if !c.proves(req.AuthKey, acct.Verifier, known) {
+		c.failed(now, email, ip)
 		writeError(w, http.StatusUnauthorized, api.Error{
 			Error: "wrong e-mail or password", Code: api.CodeUnauthorized,
 			Hint: "check both; `nuage signup` creates an account",
 		})
 		return
 	}
-	c.limitEmail.reset(email)
-	var kdf api.KDF
-	if err := json.Unmarshal(acct.KDF, &kdf); err != nil {
-		c.fail(w, r, fmt.Errorf("account %x: stored KDF: %w", acct.ID, err), "account")
+	if err := c.checkTOTP(r.Context(), acct, req.TOTP, now, true); err != nil {
+		if errors.Is(err, errTOTPWrong) {
+			c.failed(now, email, ip)
+		}
+		c.fail(w, r, err, "account")
 		return
 	}
-	root, err := c.db.Entry(r.Context(), acct.ID, acct.RootEntry)
-	if err != nil {
-		c.fail(w, r, fmt.Errorf("account %x: root entry: %w", acct.ID, err), "root folder")
-		return
-	}
-	c.startSession(w, r, acct, root, kdf)
+	c.limitAccount.reset(email)
+	c.startSession(w, r, acct, nil)
 }
 
 func (c *Coordinator) handleLogout(w http.ResponseWriter, r *http.Request, s session) {
@@ -272,5 +386,81 @@ func (c *Coordinator) handleLogout(w http.ResponseWriter, r *http.Request, s ses
 		c.fail(w, r, err, "session")
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleAccount answers GET /account: the session's account as a session
+// answer without a bearer token.
+func (c *Coordinator) handleAccount(w http.ResponseWriter, r *http.Request, s session) {
+	acct, err := c.db.AccountByID(r.Context(), s.account)
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	out, err := c.sessionInfo(r.Context(), acct, s.token)
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	out.Expires = s.expires.Unix()
+	writeJSON(w, out)
+}
+
+// checkNewPassword validates the new password material of a password
+// change or recovery reset and returns the KDF parameters to store.
+func checkNewPassword(kdf api.KDF, authKey, wrappedMasterKey []byte) ([]byte, *httpError) {
+	if herr := checkKDF(kdf); herr != nil {
+		return nil, herr
+	}
+	if len(authKey) != AuthKeySize {
+		return nil, badRequest("the new auth key must be %d bytes, got %d", AuthKeySize, len(authKey))
+	}
+	if len(wrappedMasterKey) != WrappedKeySize {
+		return nil, badRequest("wrapped_master_key must be %d bytes, got %d", WrappedKeySize, len(wrappedMasterKey))
+	}
+	b, err := json.Marshal(kdf)
+	if err != nil {
+		return nil, badRequest("kdf: %v", err)
+	}
+	return b, nil
+}
+
+// handlePasswordChange answers POST /account/password: proof of the
+// current password, then the new KDF parameters, verifier and master-key
+// wrap replace the old ones. Sessions stay open.
+func (c *Coordinator) handlePasswordChange(w http.ResponseWriter, r *http.Request, s session) {
+	var req api.PasswordChange
+	if herr := decode(w, r, &req, false); herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	kdf, herr := checkNewPassword(req.KDF, req.NewAuthKey, req.WrappedMasterKey)
+	if herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	acct, err := c.db.AccountByID(r.Context(), s.account)
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	now, ip := c.now(), clientIP(r)
+	if herr := c.throttle(now, acct.Email, ip, "check the current password, then wait before trying again"); herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	if !c.proves(req.AuthKey, acct.Verifier, true) {
+		c.failed(now, acct.Email, ip)
+		writeError(w, http.StatusUnauthorized, api.Error{
+			Error: "wrong current password", Code: api.CodeUnauthorized, Hint: "check the current password and try again",
+		})
+		return
+	}
+	c.limitAccount.reset(acct.Email)
+	if err := c.db.SetPassword(r.Context(), acct.ID, kdf, Verifier(req.NewAuthKey), req.WrappedMasterKey); err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	c.log.Info("password changed", "account", hexID(acct.ID))
 	w.WriteHeader(http.StatusNoContent)
 }

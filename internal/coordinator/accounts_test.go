@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +41,8 @@ func TestNewConfig(t *testing.T) {
 		{"segment not block multiple", func(c *Config) { c.SegmentSize = BlockSize + 1 }, false},
 		{"negative segment", func(c *Config) { c.SegmentSize = -BlockSize }, false},
 		{"negative inline", func(c *Config) { c.InlineMax = -1 }, false},
+		{"negative quota", func(c *Config) { c.Quota = -1 }, false},
+		{"quota", func(c *Config) { c.Quota = 1 << 30 }, true},
 		{"negative ttl", func(c *Config) { c.SessionTTL = -time.Second }, false},
 		{"sub-second order ttl", func(c *Config) { c.OrderTTL = time.Millisecond }, false},
 	}
@@ -81,13 +86,22 @@ func TestInfoAndRoot(t *testing.T) {
 
 func TestSignupLoginLogout(t *testing.T) {
 	e := newEnv(t, nil)
-	req, auth := signupRequest("  Alice@Example.ORG ")
+	req, auth, _ := signupRequest(t, "  Alice@Example.ORG ")
 	var s api.Session
 	e.call("POST", "/signup", "", req, http.StatusOK, &s)
 	if s.Email != "alice@example.org" || s.Account != req.Account || s.Token == "" ||
 		!bytes.Equal(s.WrappedMasterKey, req.WrappedMasterKey) || s.Root.ID != req.Root.ID || s.Root.Kind != "folder" ||
-		!bytes.Equal(s.Root.Meta, req.Root.Meta) || s.KDF.Time != req.KDF.Time || !bytes.Equal(s.KDF.Salt, req.KDF.Salt) {
+		!bytes.Equal(s.Root.Meta, req.Root.Meta) || s.KDF.Time != req.KDF.Time || !bytes.Equal(s.KDF.Salt, req.KDF.Salt) ||
+		s.Trash.ID != req.Trash.ID || !bytes.Equal(s.Trash.WrappedKey, req.Trash.WrappedKey) || s.Trash.Parent != "" ||
+		!bytes.Equal(s.PublicKey, req.PublicKey) || !bytes.Equal(s.WrappedPrivateKey, req.WrappedPrivateKey) ||
+		s.TOTP || s.TokenID != "" {
 		t.Fatalf("signup session = %+v", s)
+	}
+	// Record 1 is the journal's first and only record.
+	var jr api.JournalRecords
+	e.call("GET", "/journal", s.Token, nil, http.StatusOK, &jr)
+	if jr.Latest != 1 || len(jr.Records) != 1 || !bytes.Equal(jr.Records[0], req.Journal) {
+		t.Fatalf("journal after signup = %+v", jr)
 	}
 	if want := e.clock.Now().Add(DefaultSessionTTL).Unix(); s.Expires != want {
 		t.Fatalf("expires %d, want %d", s.Expires, want)
@@ -111,7 +125,7 @@ func TestSignupLoginLogout(t *testing.T) {
 	}
 
 	// Duplicate e-mail, in another case.
-	dup, _ := signupRequest("ALICE@example.org")
+	dup, _, _ := signupRequest(t, "ALICE@example.org")
 	ae := e.expectError("POST", "/signup", "", dup, http.StatusConflict, api.CodeExists, "an account with this e-mail already exists")
 	if ae.Hint != "log in instead" {
 		t.Fatalf("hint %q", ae.Hint)
@@ -145,7 +159,8 @@ func TestSignupLoginLogout(t *testing.T) {
 	// Login.
 	var s2 api.Session
 	e.call("POST", "/login", "", api.LoginRequest{Email: "ALICE@example.org", AuthKey: auth}, http.StatusOK, &s2)
-	if s2.Token == s.Token || s2.Account != req.Account || s2.Root.ID != req.Root.ID || !bytes.Equal(s2.KDF.Salt, req.KDF.Salt) {
+	if s2.Token == s.Token || s2.Account != req.Account || s2.Root.ID != req.Root.ID || !bytes.Equal(s2.KDF.Salt, req.KDF.Salt) ||
+		s2.Trash.ID != req.Trash.ID || !bytes.Equal(s2.PublicKey, req.PublicKey) || !bytes.Equal(s2.WrappedPrivateKey, req.WrappedPrivateKey) {
 		t.Fatalf("login session = %+v", s2)
 	}
 	wrong := e.expectError("POST", "/login", "", api.LoginRequest{Email: "alice@example.org", AuthKey: randBytes(32)},
@@ -194,53 +209,205 @@ func TestAuthHeader(t *testing.T) {
 
 func TestSignupValidation(t *testing.T) {
 	e := newEnv(t, nil)
+	type mod func(t *testing.T, r *api.SignupRequest)
+	simple := func(f func(r *api.SignupRequest)) mod { return func(_ *testing.T, r *api.SignupRequest) { f(r) } }
+	// folder changes a top-level folder and re-seals record 1, so that
+	// only the folder is wrong.
+	folder := func(f func(r *api.SignupRequest)) mod {
+		return func(t *testing.T, r *api.SignupRequest) { f(r); resealSignup(t, r) }
+	}
+	var zero [32]byte
+	rec := func(f func(r *api.SignupRequest) []byte) mod {
+		return func(_ *testing.T, r *api.SignupRequest) { r.Journal = f(r) }
+	}
 	tests := []struct {
 		name   string
-		mod    func(*api.SignupRequest)
+		mod    mod
 		substr string
 	}{
-		{"empty e-mail", func(r *api.SignupRequest) { r.Email = " " }, "e-mail is empty"},
-		{"no at", func(r *api.SignupRequest) { r.Email = "alice.example.org" }, "name@domain"},
-		{"at first", func(r *api.SignupRequest) { r.Email = "@example.org" }, "name@domain"},
-		{"at last", func(r *api.SignupRequest) { r.Email = "alice@" }, "name@domain"},
-		{"space", func(r *api.SignupRequest) { r.Email = "al ice@example.org" }, "spaces"},
-		{"control", func(r *api.SignupRequest) { r.Email = "al\x01ice@example.org" }, "control"},
-		{"long e-mail", func(r *api.SignupRequest) { r.Email = strings.Repeat("a", 250) + "@b.cd" }, "longer than 254"},
-		{"account short", func(r *api.SignupRequest) { r.Account = "abcd" }, "account must be 32 hex"},
-		{"account upper", func(r *api.SignupRequest) { r.Account = "ABCDEF" + strings.Repeat("0", 26) }, "lowercase"},
-		{"account not hex", func(r *api.SignupRequest) { r.Account = strings.Repeat("zz", 16) }, "not hex"},
-		{"account zero", func(r *api.SignupRequest) { r.Account = strings.Repeat("00", 16) }, "zeros"},
-		{"kdf alg", func(r *api.SignupRequest) { r.KDF.Alg = "scrypt" }, "kdf.alg"},
-		{"kdf salt", func(r *api.SignupRequest) { r.KDF.Salt = r.KDF.Salt[:15] }, "salt is 15 bytes"},
-		{"kdf t", func(r *api.SignupRequest) { r.KDF.Time = 0 }, "t=0"},
-		{"kdf t high", func(r *api.SignupRequest) { r.KDF.Time = 11 }, "t=11"},
-		{"kdf m low", func(r *api.SignupRequest) { r.KDF.MemoryKiB = 19455 }, "m=19455"},
-		{"kdf m high", func(r *api.SignupRequest) { r.KDF.MemoryKiB = 1<<20 + 1 }, "memory 1048577 KiB"},
-		{"kdf p", func(r *api.SignupRequest) { r.KDF.Threads = 0 }, "p=0"},
-		{"kdf p high", func(r *api.SignupRequest) { r.KDF.Threads = 17 }, "p=17"},
-		{"auth key", func(r *api.SignupRequest) { r.AuthKey = r.AuthKey[:31] }, "auth_key"},
-		{"master key", func(r *api.SignupRequest) { r.WrappedMasterKey = randBytes(60) }, "wrapped_master_key"},
-		{"root kind", func(r *api.SignupRequest) { r.Root.Kind = "file" }, "root.kind"},
-		{"root bad kind", func(r *api.SignupRequest) { r.Root.Kind = "link" }, "root.kind"},
-		{"root parent", func(r *api.SignupRequest) { r.Root.Parent = randHex16() }, "root.parent"},
-		{"root name tag", func(r *api.SignupRequest) { r.Root.NameTag = randBytes(16) }, "root.name_tag"},
-		{"root object", func(r *api.SignupRequest) { r.Root.Object = randHex16() }, "root.object"},
-		{"root id", func(r *api.SignupRequest) { r.Root.ID = "x" }, "root.id"},
-		{"root wrapped key", func(r *api.SignupRequest) { r.Root.WrappedKey = randBytes(62) }, "root.wrapped_key"},
-		{"root meta empty", func(r *api.SignupRequest) { r.Root.Meta = nil }, "root.meta is empty"},
-		{"root meta big", func(r *api.SignupRequest) { r.Root.Meta = make([]byte, MaxMetaSize+1) }, "root.meta"},
+		{"empty e-mail", simple(func(r *api.SignupRequest) { r.Email = " " }), "e-mail is empty"},
+		{"no at", simple(func(r *api.SignupRequest) { r.Email = "alice.example.org" }), "name@domain"},
+		{"at first", simple(func(r *api.SignupRequest) { r.Email = "@example.org" }), "name@domain"},
+		{"at last", simple(func(r *api.SignupRequest) { r.Email = "alice@" }), "name@domain"},
+		{"space", simple(func(r *api.SignupRequest) { r.Email = "al ice@example.org" }), "spaces"},
+		{"control", simple(func(r *api.SignupRequest) { r.Email = "al\x01ice@example.org" }), "control"},
+		{"long e-mail", simple(func(r *api.SignupRequest) { r.Email = strings.Repeat("a", 250) + "@b.cd" }), "longer than 254"},
+		{"account short", simple(func(r *api.SignupRequest) { r.Account = "abcd" }), "account must be 32 hex"},
+		{"account upper", simple(func(r *api.SignupRequest) { r.Account = "ABCDEF" + strings.Repeat("0", 26) }), "lowercase"},
+		{"account not hex", simple(func(r *api.SignupRequest) { r.Account = strings.Repeat("zz", 16) }), "not hex"},
+		{"account zero", simple(func(r *api.SignupRequest) { r.Account = strings.Repeat("00", 16) }), "zeros"},
+		{"kdf alg", simple(func(r *api.SignupRequest) { r.KDF.Alg = "scrypt" }), "kdf.alg"},
+		{"kdf salt", simple(func(r *api.SignupRequest) { r.KDF.Salt = r.KDF.Salt[:15] }), "salt is 15 bytes"},
+		{"kdf t", simple(func(r *api.SignupRequest) { r.KDF.Time = 0 }), "t=0"},
+		{"kdf t high", simple(func(r *api.SignupRequest) { r.KDF.Time = 11 }), "t=11"},
+		{"kdf m low", simple(func(r *api.SignupRequest) { r.KDF.MemoryKiB = 19455 }), "m=19455"},
+		{"kdf m high", simple(func(r *api.SignupRequest) { r.KDF.MemoryKiB = 1<<20 + 1 }), "memory 1048577 KiB"},
+		{"kdf p", simple(func(r *api.SignupRequest) { r.KDF.Threads = 0 }), "p=0"},
+		{"kdf p high", simple(func(r *api.SignupRequest) { r.KDF.Threads = 17 }), "p=17"},
+		{"auth key", simple(func(r *api.SignupRequest) { r.AuthKey = r.AuthKey[:31] }), "auth_key"},
+		{"master key", simple(func(r *api.SignupRequest) { r.WrappedMasterKey = randBytes(60) }), "wrapped_master_key"},
+		{"public key short", simple(func(r *api.SignupRequest) { r.PublicKey = randBytes(31) }), "public_key must be 32 bytes"},
+		{"public key missing", simple(func(r *api.SignupRequest) { r.PublicKey = nil }), "public_key"},
+		{"private key", simple(func(r *api.SignupRequest) { r.WrappedPrivateKey = randBytes(62) }), "wrapped_private_key must be 61"},
+		{"root kind", folder(func(r *api.SignupRequest) { r.Root.Kind = "file" }), "root.kind"},
+		{"root bad kind", folder(func(r *api.SignupRequest) { r.Root.Kind = "link" }), "root.kind"},
+		{"root parent", folder(func(r *api.SignupRequest) { r.Root.Parent = randHex16() }), "root.parent"},
+		{"root name tag", folder(func(r *api.SignupRequest) { r.Root.NameTag = randBytes(16) }), "root.name_tag"},
+		{"root objects", folder(func(r *api.SignupRequest) { r.Root.Objects = []string{randHex16()} }), "root.objects"},
+		{"root id", simple(func(r *api.SignupRequest) { r.Root.ID = "x" }), "root.id"},
+		{"root wrapped key", folder(func(r *api.SignupRequest) { r.Root.WrappedKey = randBytes(62) }), "root.wrapped_key"},
+		{"root meta empty", folder(func(r *api.SignupRequest) { r.Root.Meta = nil }), "root.meta is empty"},
+		{"root meta big", folder(func(r *api.SignupRequest) { r.Root.Meta = make([]byte, MaxMetaSize+1) }), "root.meta"},
+		{"trash missing", simple(func(r *api.SignupRequest) { r.Trash = api.Entry{} }), "trash.id"},
+		{"trash kind", folder(func(r *api.SignupRequest) { r.Trash.Kind = "file" }), "trash.kind"},
+		{"trash parent", folder(func(r *api.SignupRequest) { r.Trash.Parent = r.Root.ID }), "trash.parent"},
+		{"trash wrapped key", folder(func(r *api.SignupRequest) { r.Trash.WrappedKey = nil }), "trash.wrapped_key"},
+		{"trash is root", folder(func(r *api.SignupRequest) { r.Trash.ID = r.Root.ID }), "must differ"},
+		{"journal missing", simple(func(r *api.SignupRequest) { r.Journal = nil }), "journal: malformed record"},
+		{"journal truncated", simple(func(r *api.SignupRequest) { r.Journal = r.Journal[:len(r.Journal)-1] }), "malformed"},
+		{"journal seq 2", rec(func(r *api.SignupRequest) []byte {
+			return sealRecord(t, zero, 2, [32]byte{1}, []api.Entry{r.Root, r.Trash}, nil)
+		}), "journal must be record 1, got seq 2"},
+		{"journal without trash", rec(func(r *api.SignupRequest) []byte {
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root}, nil)
+		}), "journal: the record has 1 changes, but 2 puts"},
+		{"journal extra put", rec(func(r *api.SignupRequest) []byte {
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root, r.Trash, topFolder()}, nil)
+		}), "the record has 3 changes"},
+		{"journal other folder", rec(func(r *api.SignupRequest) []byte {
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root, topFolder()}, nil)
+		}), "is not a change of the record"},
+		{"journal delete", rec(func(r *api.SignupRequest) []byte {
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root}, []string{r.Trash.ID})
+		}), "is sent as a put"},
+		{"journal hash", rec(func(r *api.SignupRequest) []byte {
+			other := r.Trash
+			other.Meta = randBytes(60)
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root, other}, nil)
+		}), "does not match the entry sent"},
+		{"journal parent", rec(func(r *api.SignupRequest) []byte {
+			child := r.Trash
+			child.Parent = r.Root.ID
+			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root, child}, nil)
+		}), "under parent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := signupRequest("v@example.org")
-			tt.mod(&req)
+			req, _, _ := signupRequest(t, "v@example.org")
+			tt.mod(t, &req)
 			e.t = t
 			e.expectError("POST", "/signup", "", req, http.StatusBadRequest, api.CodeBadRequest, tt.substr)
 		})
 	}
 	e.t = t
 	// Nothing was created along the way.
-	e.call("POST", "/signup", "", func() api.SignupRequest { r, _ := signupRequest("v@example.org"); return r }(), http.StatusOK, nil)
+	req, _, _ := signupRequest(t, "v@example.org")
+	e.call("POST", "/signup", "", req, http.StatusOK, nil)
+	// The root and trash may come in either order in record 1.
+	req, _, _ = signupRequest(t, "w@example.org")
+	req.Journal = sealRecord(t, zero, 1, zero, []api.Entry{req.Trash, req.Root}, nil)
+	e.call("POST", "/signup", "", req, http.StatusOK, nil)
+}
+
+func TestSignupRateLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range maxSignupsPerIP - 1 {
+		e.signup("s" + strconv.Itoa(i) + "@example.org")
+	}
+	// Invalid requests do not count; a duplicate does (it probes which
+	// e-mails exist).
+	bad, _, _ := signupRequest(t, "bad@example.org")
+	bad.PublicKey = nil
+	e.expectError("POST", "/signup", "", bad, http.StatusBadRequest, api.CodeBadRequest, "public_key")
+	req, _, _ := signupRequest(t, "s0@example.org")
+	e.expectError("POST", "/signup", "", req, http.StatusConflict, api.CodeExists, "already exists")
+	req, _, _ = signupRequest(t, "late@example.org")
+	ae := e.expectError("POST", "/signup", "", req, http.StatusTooManyRequests, api.CodeTooMany, "too many attempts, retry in 3600 s")
+	if ae.RetryAfter != 3600 || !strings.Contains(ae.Hint, "20 times an hour") {
+		t.Fatalf("blocked sign-up = %+v", ae)
+	}
+	// Logins from the same address are not affected.
+	e.call("POST", "/login", "", api.LoginRequest{Email: "s1@example.org", AuthKey: randBytes(32)}, http.StatusUnauthorized, nil)
+	e.clock.Advance(signupWindow)
+	e.call("POST", "/signup", "", req, http.StatusOK, nil)
+}
+
+func TestPasswordChange(t *testing.T) {
+	e := newEnv(t, nil)
+	u := e.signup("pw@example.org")
+	other := e.signup("other@example.org")
+	newKDF := api.KDF{Alg: "argon2id", Salt: randBytes(16), Time: 2, MemoryKiB: 32768, Threads: 2}
+	newAuth := randBytes(AuthKeySize)
+	wrap := randBytes(WrappedKeySize)
+	change := api.PasswordChange{AuthKey: u.authKey, KDF: newKDF, NewAuthKey: newAuth, WrappedMasterKey: wrap}
+
+	// Malformed changes are refused before the password is checked.
+	for name, mod := range map[string]func(*api.PasswordChange){
+		"kdf":       func(c *api.PasswordChange) { c.KDF.Time = 0 },
+		"kdf alg":   func(c *api.PasswordChange) { c.KDF.Alg = "pbkdf2" },
+		"auth key":  func(c *api.PasswordChange) { c.NewAuthKey = c.NewAuthKey[:16] },
+		"wrap":      func(c *api.PasswordChange) { c.WrappedMasterKey = nil },
+		"wrap long": func(c *api.PasswordChange) { c.WrappedMasterKey = randBytes(62) },
+	} {
+		c := change
+		mod(&c)
+		e.t = t
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			e.expectError("POST", "/account/password", u.token(), c, http.StatusBadRequest, api.CodeBadRequest, "")
+		})
+	}
+	e.t = t
+	wrong := change
+	wrong.AuthKey = randBytes(AuthKeySize)
+	e.expectError("POST", "/account/password", u.token(), wrong, http.StatusUnauthorized, api.CodeUnauthorized, "wrong current password")
+	e.expectError("POST", "/account/password", "", change, http.StatusUnauthorized, api.CodeUnauthorized, "not logged in")
+	// Nothing changed: the old password still logs in.
+	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: u.authKey}, http.StatusOK, nil)
+
+	e.call("POST", "/account/password", u.token(), change, http.StatusNoContent, nil)
+	// The session stays valid; the new password logs in with the new KDF
+	// and wrap; the old one no longer does.
+	e.call("GET", "/usage", u.token(), nil, http.StatusOK, nil)
+	var s api.Session
+	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: newAuth}, http.StatusOK, &s)
+	if !bytes.Equal(s.WrappedMasterKey, wrap) || s.KDF.Time != 2 || !bytes.Equal(s.KDF.Salt, newKDF.Salt) {
+		t.Fatalf("session after password change = %+v", s)
+	}
+	var pre api.PreloginResponse
+	e.call("POST", "/prelogin", "", api.PreloginRequest{Email: u.email}, http.StatusOK, &pre)
+	if !bytes.Equal(pre.KDF.Salt, newKDF.Salt) {
+		t.Fatal("prelogin still answers the old KDF")
+	}
+	e.expectError("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: u.authKey}, http.StatusUnauthorized, api.CodeUnauthorized, "wrong")
+	// Another account is untouched.
+	e.call("POST", "/login", "", api.LoginRequest{Email: other.email, AuthKey: other.authKey}, http.StatusOK, nil)
+
+	// Wrong current passwords are rate limited like logins.
+	e.clock.Advance(failureWindow)
+	wrong.NewAuthKey = randBytes(AuthKeySize)
+	for range maxEmailFailures {
+		e.expectError("POST", "/account/password", u.token(), wrong, http.StatusUnauthorized, api.CodeUnauthorized, "wrong current password")
+	}
+	change.AuthKey = newAuth
+	e.expectError("POST", "/account/password", u.token(), change, http.StatusTooManyRequests, api.CodeTooMany, "too many attempts")
+	e.clock.Advance(failureWindow)
+	e.call("POST", "/account/password", u.token(), change, http.StatusNoContent, nil)
+}
+
+func TestAccount(t *testing.T) {
+	e := newEnv(t, nil)
+	u := e.signup("acct@example.org")
+	var s api.Session
+	e.call("GET", "/account", u.token(), nil, http.StatusOK, &s)
+	want := u.sess
+	want.Token = ""
+	if s.Token != "" || s.Account != want.Account || s.Email != want.Email || s.Root.ID != want.Root.ID || s.Trash.ID != want.Trash.ID ||
+		!bytes.Equal(s.PublicKey, want.PublicKey) || !bytes.Equal(s.WrappedPrivateKey, want.WrappedPrivateKey) ||
+		!bytes.Equal(s.WrappedMasterKey, want.WrappedMasterKey) || s.Expires != want.Expires || s.TOTP || !bytes.Equal(s.KDF.Salt, want.KDF.Salt) {
+		t.Fatalf("GET /account = %+v, want %+v", s, want)
+	}
+	e.expectError("GET", "/account", "", nil, http.StatusUnauthorized, api.CodeUnauthorized, "")
 }
 
 func TestBodyDecoding(t *testing.T) {
@@ -267,6 +434,15 @@ func TestBodyDecoding(t *testing.T) {
 		})
 	}
 	e.t = t
+	// A body of unknown length is cut at the limit while it is read.
+	big := `{"email":"` + strings.Repeat("a", maxBody) + `"}`
+	req := httptest.NewRequest("POST", api.Prefix+"/prelogin", io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	e.c.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "larger than 1048576 bytes") {
+		t.Fatalf("streamed oversized body: %d %s", rec.Code, rec.Body.Bytes())
+	}
 	e.expectError("POST", "/signup", "", `{"auth_key":"!!"}`, 400, api.CodeBadRequest, "base64")
 	e.expectError("POST", "/nodes/checkin", "", `{"node":"zz"}`, 400, api.CodeBadRequest, "malformed ID")
 	e.expectError("POST", "/nodes/checkin", "", `{"capacity":1.5}`, 400, api.CodeBadRequest, `field "capacity"`)
@@ -319,13 +495,13 @@ func TestLimiterBounded(t *testing.T) {
 	l := newLimiter(3, time.Minute, 100)
 	now := time.Unix(1_000_000, 0)
 	for i := range 1000 {
-		l.fail(strings.Repeat("k", 1+i%7)+string(rune(0x4e00+i)), now)
+		l.add(strings.Repeat("k", 1+i%7)+string(rune(0x4e00+i)), now)
 		if l.size() > 100 {
 			t.Fatalf("limiter holds %d keys, bound 100", l.size())
 		}
 	}
 	for range 10 {
-		l.fail("x", now)
+		l.add("x", now)
 	}
 	if got := len(l.keys["x"]); got != 3 {
 		t.Fatalf("limiter keeps %d failure times for a key, bound 3", got)

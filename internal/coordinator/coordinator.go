@@ -72,6 +72,10 @@ type Config struct {
 	PendingTTL time.Duration
 	// DeletionInterval is how often queued piece deletions are delivered. Default 30s.
 	DeletionInterval time.Duration
+	// Quota is the most ciphertext bytes an account may store, counting
+	// its committed objects and the declared segments of its pending
+	// uploads. 0 means unlimited.
+	Quota int64
 	// Secret is the server secret (at least 32 bytes) from which fake
 	// prelogin salts for unknown e-mails are derived. The caller persists
 	// it: a secret that changed across restarts would reveal which
@@ -96,13 +100,16 @@ type Coordinator struct {
 	sessionTTL  time.Duration
 	pendingTTL  time.Duration
 	delInterval time.Duration
+	quota       int64
 	secret      []byte
 	log         *slog.Logger
 	now         func() time.Time
 
-	// Login rate limits, per account e-mail and per client IP.
-	limitEmail *limiter
-	limitIP    *limiter
+	// Rate limits: failed proofs per account (e-mail or API token) and
+	// per client IP, and sign-ups per client IP.
+	limitAccount *limiter
+	limitIP      *limiter
+	limitSignup  *limiter
 
 	// wake asks the deletion loop for an early pass (buffered, size 1).
 	wake chan struct{}
@@ -123,23 +130,25 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("%w: secret has %d bytes, need at least %d", ErrConfig, len(cfg.Secret), SecretSize)
 	}
 	c := &Coordinator{
-		db:          cfg.DB,
-		id:          cfg.Identity,
-		scheme:      cfg.Scheme,
-		segmentSize: orDefault(cfg.SegmentSize, DefaultSegmentSize),
-		inlineMax:   orDefault(cfg.InlineMax, DefaultInlineMax),
-		orderTTL:    orDefault(cfg.OrderTTL, DefaultOrderTTL),
-		nodeOnline:  orDefault(cfg.NodeOnline, DefaultNodeOnline),
-		sessionTTL:  orDefault(cfg.SessionTTL, DefaultSessionTTL),
-		pendingTTL:  orDefault(cfg.PendingTTL, DefaultPendingTTL),
-		delInterval: orDefault(cfg.DeletionInterval, DefaultDeletionInterval),
-		secret:      append([]byte(nil), cfg.Secret...),
-		log:         cfg.Logger,
-		now:         cfg.Now,
-		limitEmail:  newLimiter(maxEmailFailures, failureWindow, maxLimiterKeys),
-		limitIP:     newLimiter(maxIPFailures, failureWindow, maxLimiterKeys),
-		wake:        make(chan struct{}, 1),
-		clients:     make(map[identity.ID]*http.Client),
+		db:           cfg.DB,
+		id:           cfg.Identity,
+		scheme:       cfg.Scheme,
+		segmentSize:  orDefault(cfg.SegmentSize, DefaultSegmentSize),
+		inlineMax:    orDefault(cfg.InlineMax, DefaultInlineMax),
+		orderTTL:     orDefault(cfg.OrderTTL, DefaultOrderTTL),
+		nodeOnline:   orDefault(cfg.NodeOnline, DefaultNodeOnline),
+		sessionTTL:   orDefault(cfg.SessionTTL, DefaultSessionTTL),
+		pendingTTL:   orDefault(cfg.PendingTTL, DefaultPendingTTL),
+		delInterval:  orDefault(cfg.DeletionInterval, DefaultDeletionInterval),
+		quota:        cfg.Quota,
+		secret:       append([]byte(nil), cfg.Secret...),
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		limitAccount: newLimiter(maxEmailFailures, failureWindow, maxLimiterKeys),
+		limitIP:      newLimiter(maxIPFailures, failureWindow, maxLimiterKeys),
+		limitSignup:  newLimiter(maxSignupsPerIP, signupWindow, maxLimiterKeys),
+		wake:         make(chan struct{}, 1),
+		clients:      make(map[identity.ID]*http.Client),
 	}
 	if c.scheme == (api.Scheme{}) {
 		c.scheme = DefaultScheme
@@ -155,6 +164,9 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	if c.inlineMax < 0 {
 		return nil, fmt.Errorf("%w: negative inline limit", ErrConfig)
+	}
+	if c.quota < 0 {
+		return nil, fmt.Errorf("%w: negative quota", ErrConfig)
 	}
 	for _, d := range []time.Duration{c.orderTTL, c.nodeOnline, c.sessionTTL, c.pendingTTL, c.delInterval} {
 		if d < 0 {
@@ -208,11 +220,23 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("POST "+p+"/signup", c.handleSignup)
 	mux.HandleFunc("POST "+p+"/login", c.handleLogin)
 	mux.HandleFunc("POST "+p+"/logout", c.authed(c.handleLogout))
+	mux.HandleFunc("POST "+p+"/token-login", c.handleTokenLogin)
+	mux.HandleFunc("POST "+p+"/recovery/fetch", c.handleRecoveryFetch)
+	mux.HandleFunc("POST "+p+"/recovery/reset", c.handleRecoveryReset)
+	mux.HandleFunc("GET "+p+"/account", c.authed(c.handleAccount))
+	mux.HandleFunc("POST "+p+"/account/password", c.passwordOnly(c.handlePasswordChange))
+	mux.HandleFunc("POST "+p+"/account/recovery", c.passwordOnly(c.handleRecoverySet))
+	mux.HandleFunc("POST "+p+"/account/totp", c.passwordOnly(c.handleTOTPEnable))
+	mux.HandleFunc("POST "+p+"/account/totp/disable", c.passwordOnly(c.handleTOTPDisable))
+	mux.HandleFunc("POST "+p+"/tokens", c.passwordOnly(c.handleCreateToken))
+	mux.HandleFunc("GET "+p+"/tokens", c.authed(c.handleTokens))
+	mux.HandleFunc("DELETE "+p+"/tokens/{id}", c.passwordOnly(c.handleDeleteToken))
 	mux.HandleFunc("GET "+p+"/entries/{id}", c.authed(c.handleGetEntry))
 	mux.HandleFunc("GET "+p+"/entries/{id}/children", c.authed(c.handleChildren))
-	mux.HandleFunc("POST "+p+"/entries", c.authed(c.handleCreateEntry))
-	mux.HandleFunc("DELETE "+p+"/entries/{id}", c.authed(c.handleDeleteEntry))
+	mux.HandleFunc("GET "+p+"/journal", c.authed(c.handleGetJournal))
+	mux.HandleFunc("POST "+p+"/journal", c.authed(c.handleCommit))
 	mux.HandleFunc("POST "+p+"/objects", c.authed(c.handleCreateObject))
+	mux.HandleFunc("GET "+p+"/objects/{id}", c.authed(c.handleObjectStatus))
 	mux.HandleFunc("POST "+p+"/objects/{id}/segments", c.authed(c.handleDeclareSegment))
 	mux.HandleFunc("POST "+p+"/objects/{id}/segments/{index}/commit", c.authed(c.handleCommitSegment))
 	mux.HandleFunc("POST "+p+"/objects/{id}/commit", c.authed(c.handleCommitObject))
@@ -225,8 +249,8 @@ func (c *Coordinator) Handler() http.Handler {
 }
 
 // Run delivers queued piece deletions every DeletionInterval (and soon
-// after an entry or object is deleted) and garbage-collects stale pending
-// uploads, until ctx is done. It returns nil when ctx is done.
+// after a journal commit or an object deletion) and garbage-collects stale
+// pending uploads, until ctx is done. It returns nil when ctx is done.
 func (c *Coordinator) Run(ctx context.Context) error {
 	defer c.closeClients()
 	gcEvery := min(max(c.pendingTTL/8, time.Second), time.Hour)
@@ -248,8 +272,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		case <-gc.C:
 			c.collectAndLog(ctx)
 			now := c.now()
-			c.limitEmail.prune(now)
+			c.limitAccount.prune(now)
 			c.limitIP.prune(now)
+			c.limitSignup.prune(now)
 		}
 	}
 }

@@ -349,11 +349,12 @@ func TestRun(t *testing.T) {
 	}
 	waitDeleted(6)
 
-	// Deleting a file wakes the loop at once (the interval is an hour).
+	// Deleting a file (a journal commit) wakes the loop at once (the
+	// interval is an hour).
 	obj := e.upload(u, nodes, 800)
 	f := newEntry(u.root(), "file")
-	f.Object = obj
-	e.call("POST", "/entries", u.token(), f, http.StatusOK, nil)
-	e.call("DELETE", "/entries/"+f.ID, u.token(), nil, http.StatusNoContent, nil)
+	f.Objects = []string{obj}
+	e.mustCommit(u, []api.Entry{f}, nil)
+	e.mustCommit(u, nil, []string{f.ID})
 	waitDeleted(12)
 }

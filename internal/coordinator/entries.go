@@ -1,12 +1,17 @@
 package coordinator
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/metadb"
 )
+
+// MaxObjects is the most objects an entry may reference: a file's current
+// content and its older versions (spec §2.2 keeps at most 10).
+const MaxObjects = 11
 
 // apiEntry converts a stored entry to its wire form.
 func apiEntry(e metadb.Entry) api.Entry {
@@ -17,7 +22,12 @@ func apiEntry(e metadb.Entry) api.Entry {
 		NameTag:    e.NameTag,
 		WrappedKey: e.WrappedKey,
 		Meta:       e.Meta,
-		Object:     hexID(e.Object),
+	}
+	if len(e.Objects) > 0 {
+		a.Objects = make([]string, len(e.Objects))
+		for i, o := range e.Objects {
+			a.Objects[i] = hexID(o)
+		}
 	}
 	if !e.Created.IsZero() {
 		a.Created = e.Created.Unix()
@@ -28,14 +38,11 @@ func apiEntry(e metadb.Entry) api.Entry {
 	return a
 }
 
-// checkEntry validates an entry sent by account: the root folder (no
-// parent, no name tag) when root is set, any other entry otherwise.
+// checkEntry validates an entry sent by account; field names it in
+// errors. A top-level folder (top: the root or the trash) has no parent,
+// no name tag and no objects; any other entry has a parent and a name tag.
 // Created and Updated are set by the coordinator; the client's are ignored.
-func (c *Coordinator) checkEntry(a api.Entry, account metadb.ID16, root bool) (metadb.Entry, *httpError) {
-	field := "entry"
-	if root {
-		field = "root"
-	}
+func (c *Coordinator) checkEntry(a api.Entry, account metadb.ID16, field string, top bool) (metadb.Entry, *httpError) {
 	id, herr := parseID16(a.ID, field+".id")
 	if herr != nil {
 		return metadb.Entry{}, herr
@@ -56,36 +63,43 @@ func (c *Coordinator) checkEntry(a api.Entry, account metadb.ID16, root bool) (m
 	default:
 		return e, badRequest("%s.kind must be %q or %q, not %q", field, metadb.KindFolder, metadb.KindFile, a.Kind)
 	}
-	if root {
+	if top {
 		switch {
 		case e.Kind != metadb.KindFolder:
-			return e, badRequest("root.kind must be %q", metadb.KindFolder)
+			return e, badRequest("%s.kind must be %q", field, metadb.KindFolder)
 		case a.Parent != "":
-			return e, badRequest("root.parent must be empty: the root folder has no parent")
+			return e, badRequest("%s.parent must be empty: a top-level folder has no parent", field)
 		case len(a.NameTag) != 0:
-			return e, badRequest("root.name_tag must be empty: the root folder has no name")
-		case a.Object != "":
-			return e, badRequest("root.object must be empty: a folder has no object")
+			return e, badRequest("%s.name_tag must be empty: a top-level folder has no name", field)
 		}
 	} else {
 		if a.Parent == "" {
-			return e, badRequest("entry.parent is required")
+			return e, badRequest("%s.parent is required", field)
 		}
-		if e.Parent, herr = parseID16(a.Parent, "entry.parent"); herr != nil {
+		if e.Parent, herr = parseID16(a.Parent, field+".parent"); herr != nil {
 			return e, herr
 		}
 		if e.Parent == e.ID {
-			return e, badRequest("entry.parent must differ from entry.id")
+			return e, badRequest("%s.parent must differ from its id", field)
 		}
 		if len(a.NameTag) != NameTagSize {
-			return e, badRequest("entry.name_tag must be %d bytes, got %d", NameTagSize, len(a.NameTag))
+			return e, badRequest("%s.name_tag must be %d bytes, got %d", field, NameTagSize, len(a.NameTag))
 		}
-		if a.Object != "" {
-			if e.Kind != metadb.KindFile {
-				return e, badRequest("entry.object must be empty for a folder")
-			}
-			if e.Object, herr = parseID16(a.Object, "entry.object"); herr != nil {
+	}
+	if len(a.Objects) > 0 {
+		switch {
+		case e.Kind != metadb.KindFile:
+			return e, badRequest("%s.objects must be empty for a folder", field)
+		case len(a.Objects) > MaxObjects:
+			return e, badRequest("%s.objects lists %d objects, at most %d allowed", field, len(a.Objects), MaxObjects)
+		}
+		e.Objects = make([]metadb.ID16, len(a.Objects))
+		for i, o := range a.Objects {
+			if e.Objects[i], herr = parseID16(o, fmt.Sprintf("%s.objects[%d]", field, i)); herr != nil {
 				return e, herr
+			}
+			if j := slices.Index(e.Objects[:i], e.Objects[i]); j >= 0 {
+				return e, badRequest("%s.objects[%d] repeats objects[%d]", field, i, j)
 			}
 		}
 	}
@@ -127,88 +141,14 @@ func (c *Coordinator) handleChildren(w http.ResponseWriter, r *http.Request, s s
 		c.fail(w, r, err, "folder")
 		return
 	}
-	children, err := c.db.Children(r.Context(), s.account, id)
+	children, seq, err := c.db.ChildrenAt(r.Context(), s.account, id)
 	if err != nil {
 		c.fail(w, r, err, "folder")
 		return
 	}
-	out := api.Children{Entries: make([]api.Entry, len(children))}
+	out := api.Children{Entries: make([]api.Entry, len(children)), Seq: seq}
 	for i, e := range children {
 		out.Entries[i] = apiEntry(e)
 	}
 	writeJSON(w, out)
-}
-
-func (c *Coordinator) handleCreateEntry(w http.ResponseWriter, r *http.Request, s session) {
-	var req api.Entry
-	if herr := decode(w, r, &req, false); herr != nil {
-		c.fail(w, r, herr, "")
-		return
-	}
-	e, herr := c.checkEntry(req, s.account, false)
-	if herr != nil {
-		c.fail(w, r, herr, "")
-		return
-	}
-	parent, err := c.db.Entry(r.Context(), s.account, e.Parent)
-	if errors.Is(err, metadb.ErrNotFound) {
-		c.fail(w, r, notFound("parent folder not found"), "")
-		return
-	}
-	if err != nil {
-		c.fail(w, r, err, "parent folder")
-		return
-	}
-	if parent.Kind != metadb.KindFolder {
-		c.fail(w, r, conflict("the parent is a file, not a folder", ""), "")
-		return
-	}
-	switch err := c.db.CreateEntry(r.Context(), e); {
-	case err == nil:
-	case errors.Is(err, metadb.ErrExists):
-		writeError(w, http.StatusConflict, api.Error{
-			Error: "an entry with this name already exists in the folder", Code: api.CodeExists,
-			Hint: "choose another name or delete the existing entry first",
-		})
-		return
-	case errors.Is(err, metadb.ErrNotFound):
-		c.fail(w, r, notFound("parent folder not found"), "")
-		return
-	case errors.Is(err, metadb.ErrConflict):
-		c.fail(w, r, conflict("the entry's object is not a committed upload of this account, or another entry already uses it",
-			"upload the file again"), "")
-		return
-	default:
-		c.fail(w, r, err, "entry")
-		return
-	}
-	writeJSON(w, apiEntry(e))
-}
-
-func (c *Coordinator) handleDeleteEntry(w http.ResponseWriter, r *http.Request, s session) {
-	id, herr := parseID16(r.PathValue("id"), "entry ID")
-	if herr != nil {
-		c.fail(w, r, herr, "")
-		return
-	}
-	acct, err := c.db.AccountByID(r.Context(), s.account)
-	if err != nil {
-		c.fail(w, r, err, "account")
-		return
-	}
-	if id == acct.RootEntry {
-		c.fail(w, r, conflict("the root folder cannot be deleted", ""), "")
-		return
-	}
-	switch err := c.db.DeleteEntry(r.Context(), s.account, id); {
-	case err == nil:
-	case errors.Is(err, metadb.ErrConflict):
-		c.fail(w, r, conflict("the folder is not empty", "delete its entries first"), "")
-		return
-	default:
-		c.fail(w, r, err, "entry")
-		return
-	}
-	c.wakeDeletions()
-	w.WriteHeader(http.StatusNoContent)
 }

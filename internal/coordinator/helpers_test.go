@@ -21,6 +21,7 @@ import (
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/journal"
 	"github.com/nuage-storage/nuage/internal/metadb"
 	"github.com/nuage-storage/nuage/internal/metadb/sqlite"
 	"github.com/nuage-storage/nuage/internal/order"
@@ -93,7 +94,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 		DB:               e.db,
 		Identity:         ident,
 		Secret:           testSecret(),
-		Logger:           quietLogger(),
+		Logger:           testLogger(t),
 		Now:              e.clock.Now,
 		SegmentSize:      4 * BlockSize,
 		DeletionInterval: time.Hour,
@@ -210,39 +211,136 @@ func randBytes(n int) []byte {
 
 func randHex16() string { return hex.EncodeToString(randBytes(16)) }
 
-// user is a signed-up test account.
+// user is a signed-up test account and its client's journal state.
 type user struct {
 	email   string
 	authKey []byte
 	sess    api.Session
+	jkey    [32]byte // journal key
+	seq     uint64   // latest record committed
+	head    [32]byte // its hash
 }
 
-func (u user) token() string { return u.sess.Token }
-func (u user) root() string  { return u.sess.Root.ID }
+func (u *user) token() string { return u.sess.Token }
+func (u *user) root() string  { return u.sess.Root.ID }
+func (u *user) trash() string { return u.sess.Trash.ID }
 
-func signupRequest(email string) (api.SignupRequest, []byte) {
+// sealRecord builds and seals a journal record putting puts and deleting
+// deletes, with the entry hashes of the entries as given.
+func sealRecord(t testing.TB, key [32]byte, seq uint64, prev [32]byte, puts []api.Entry, deletes []string) []byte {
+	t.Helper()
+	rec := journal.Record{Seq: seq, Prev: prev, Time: time.Unix(1_700_000_000, 0)}
+	for _, p := range puts {
+		h, err := journal.EntryHash(p)
+		if err != nil {
+			t.Fatalf("entry hash: %v", err)
+		}
+		rec.Changes = append(rec.Changes, journal.Change{Op: journal.Put, Entry: jid(t, p.ID), Parent: jid(t, p.Parent), Hash: h})
+	}
+	for _, d := range deletes {
+		rec.Changes = append(rec.Changes, journal.Change{Op: journal.Delete, Entry: jid(t, d)})
+	}
+	return rec.Seal(key)
+}
+
+// jid parses a hex entry ID; "" is the zero ID.
+func jid(t testing.TB, s string) journal.ID {
+	t.Helper()
+	var id journal.ID
+	if s == "" {
+		return id
+	}
+	if n, err := hex.Decode(id[:], []byte(s)); err != nil || n != len(id) {
+		// Tests build invalid IDs on purpose: keep what decodes.
+		return id
+	}
+	return id
+}
+
+// topFolder returns a valid parentless folder entry.
+func topFolder() api.Entry {
+	return api.Entry{ID: randHex16(), Kind: "folder", WrappedKey: randBytes(WrappedKeySize), Meta: randBytes(60)}
+}
+
+// signupRequest returns a valid sign-up, its auth key and journal key.
+func signupRequest(t testing.TB, email string) (api.SignupRequest, []byte, [32]byte) {
+	t.Helper()
 	auth := randBytes(AuthKeySize)
+	var key [32]byte
+	copy(key[:], randBytes(32))
+	root, trash := topFolder(), topFolder()
 	return api.SignupRequest{
-		Email:            email,
-		Account:          randHex16(),
-		KDF:              api.KDF{Alg: "argon2id", Salt: randBytes(16), Time: 3, MemoryKiB: 65536, Threads: 4},
-		AuthKey:          auth,
-		WrappedMasterKey: randBytes(WrappedKeySize),
-		Root: api.Entry{
-			ID: randHex16(), Kind: "folder", WrappedKey: randBytes(WrappedKeySize), Meta: randBytes(60),
-		},
-	}, auth
+		Email:             email,
+		Account:           randHex16(),
+		KDF:               api.KDF{Alg: "argon2id", Salt: randBytes(16), Time: 3, MemoryKiB: 65536, Threads: 4},
+		AuthKey:           auth,
+		WrappedMasterKey:  randBytes(WrappedKeySize),
+		Root:              root,
+		Trash:             trash,
+		PublicKey:         randBytes(PublicKeySize),
+		WrappedPrivateKey: randBytes(WrappedKeySize),
+		Journal:           sealRecord(t, key, 1, [32]byte{}, []api.Entry{root, trash}, nil),
+	}, auth, key
 }
 
-func (e *env) signup(email string) user {
+// resealSignup rebuilds the journal record of req after its folders changed.
+func resealSignup(t testing.TB, req *api.SignupRequest) {
+	t.Helper()
+	var key [32]byte
+	req.Journal = sealRecord(t, key, 1, [32]byte{}, []api.Entry{req.Root, req.Trash}, nil)
+}
+
+func (e *env) signup(email string) *user {
 	e.t.Helper()
-	req, auth := signupRequest(email)
+	req, auth, key := signupRequest(e.t, email)
 	var s api.Session
 	e.call("POST", "/signup", "", req, http.StatusOK, &s)
-	return user{email: email, authKey: auth, sess: s}
+	return &user{email: email, authKey: auth, sess: s, jkey: key, seq: 1, head: journal.Hash(req.Journal)}
 }
 
-// newEntry returns a valid entry request under parent.
+// commitBody builds the next journal commit of u.
+func (e *env) commitBody(u *user, puts []api.Entry, deletes []string) api.JournalCommit {
+	e.t.Helper()
+	return api.JournalCommit{Record: sealRecord(e.t, u.jkey, u.seq+1, u.head, puts, deletes), Puts: puts, Deletes: deletes}
+}
+
+// commit sends the next journal commit of u and, when it is accepted,
+// advances u's journal state.
+func (e *env) commit(u *user, puts []api.Entry, deletes []string) response {
+	e.t.Helper()
+	body := e.commitBody(u, puts, deletes)
+	r := e.do("POST", "/journal", u.token(), body)
+	if r.status == http.StatusNoContent {
+		u.seq++
+		u.head = journal.Hash(body.Record)
+	}
+	return r
+}
+
+// mustCommit commits and requires success.
+func (e *env) mustCommit(u *user, puts []api.Entry, deletes []string) {
+	e.t.Helper()
+	if r := e.commit(u, puts, deletes); r.status != http.StatusNoContent {
+		e.t.Fatalf("commit: status %d: %s", r.status, r.body)
+	}
+}
+
+// commitError commits and requires an error answer with status and code
+// whose message contains substr.
+func (e *env) commitError(u *user, puts []api.Entry, deletes []string, status int, code, substr string) api.Error {
+	e.t.Helper()
+	r := e.commit(u, puts, deletes)
+	if r.status != status {
+		e.t.Fatalf("commit: status %d, want %d; body %s", r.status, status, r.body)
+	}
+	ae := r.apiError(e.t)
+	if ae.Code != code || !strings.Contains(ae.Error, substr) {
+		e.t.Fatalf("commit: %+v, want code %q containing %q", ae, code, substr)
+	}
+	return ae
+}
+
+// newEntry returns a valid entry under parent.
 func newEntry(parent, kind string) api.Entry {
 	return api.Entry{
 		ID: randHex16(), Parent: parent, Kind: kind, NameTag: randBytes(NameTagSize),
@@ -327,7 +425,7 @@ func receipts(t testing.TB, nodes []*node, orders []api.PieceOrder) [][]byte {
 
 // upload creates an object, declares and commits one segment per size,
 // commits the object and returns its ID.
-func (e *env) upload(u user, nodes []*node, sizes ...int64) string {
+func (e *env) upload(u *user, nodes []*node, sizes ...int64) string {
 	e.t.Helper()
 	var oc api.ObjectCreated
 	e.call("POST", "/objects", u.token(), nil, http.StatusOK, &oc)
@@ -341,4 +439,37 @@ func (e *env) upload(u user, nodes []*node, sizes ...int64) string {
 	}
 	e.call("POST", "/objects/"+oc.Object+"/commit", u.token(), api.ObjectCommit{Segments: len(sizes), Size: total}, http.StatusNoContent, nil)
 	return oc.Object
+}
+
+// testLogger logs warnings and errors to t when -v is set, and nowhere
+// otherwise (nor for fuzz targets, whose *F must not log while fuzzing).
+func testLogger(t testing.TB) *slog.Logger {
+	if _, ok := t.(*testing.T); !ok || !testing.Verbose() {
+		return quietLogger()
+	}
+	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tLogWriter struct{ t testing.TB }
+
+func (w tLogWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// Set moves the clock to t.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// totpEpoch is a fixed time 10 s into a TOTP step, so that tests do not
+// depend on where the wall clock is within a step.
+var totpEpoch = time.Unix(1_800_000_010, 0)
+
+// codeAt returns the TOTP code of secret at t.
+func codeAt(secret []byte, t time.Time) string {
+	return hotp(secret, uint64(totpStep(t)), TOTPDigits)
 }

@@ -21,8 +21,12 @@ import (
 // statusClientClosed answers a request whose client went away.
 const statusClientClosed = 499
 
-// maxBody is the largest request body the API reads.
-const maxBody = 1 << 20
+// maxBody is the largest request body the API reads, but for journal
+// commits, which may carry a few hundred entries (maxCommitBody).
+const (
+	maxBody       = 1 << 20
+	maxCommitBody = 16 << 20
+)
 
 // loginHint is the hint of every 401 on an authenticated call.
 const loginHint = "run `nuage login`"
@@ -105,7 +109,17 @@ func (c *Coordinator) fail(w http.ResponseWriter, r *http.Request, err error, wh
 // unknown fields and trailing data. An empty body decodes as {} when
 // allowEmpty is set.
 func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) *httpError {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
+	return decodeLimit(w, r, v, allowEmpty, maxBody)
+}
+
+// decodeLimit is decode with a body limit of limit bytes.
+func decodeLimit(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool, limit int64) *httpError {
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge, api.Error{
+		Error: fmt.Sprintf("request body is larger than %d bytes", limit), Code: api.CodeBadRequest}}
+	if r.ContentLength > limit {
+		return tooLarge // refused before reading a byte
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -129,8 +143,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) *htt
 		}
 		return badRequest("request body is empty, want a JSON object")
 	case errors.As(err, &size):
-		return &httpError{http.StatusRequestEntityTooLarge, api.Error{
-			Error: fmt.Sprintf("request body is larger than %d bytes", maxBody), Code: api.CodeBadRequest}}
+		return tooLarge
 	case errors.As(err, &syn):
 		return badRequest("request body is not valid JSON (at byte %d): %v", syn.Offset, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -190,38 +203,89 @@ func hexID(id metadb.ID16) string {
 type session struct {
 	account   metadb.ID16
 	tokenHash [32]byte
+	expires   time.Time
+	// token is the API token the session was opened with; nil for
+	// password logins.
+	token *metadb.Token
 }
 
+// viaToken reports whether the session was opened with an API token.
+func (s session) viaToken() bool { return s.token != nil }
+
 // authed wraps h so that it runs only with a valid bearer session.
+//
+// A password session's bearer token is 32 random bytes. A token session's
+// is the API token's ID followed by 32 random bytes: the session is still
+// looked up by the hash of the whole, so the ID cannot be forged, and each
+// request checks that the token still exists, so revoking a token ends
+// every session opened with it at once.
 func (c *Coordinator) authed(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		unauth := func(msg string) {
-			writeError(w, http.StatusUnauthorized, api.Error{Error: msg, Code: api.CodeUnauthorized, Hint: loginHint})
+		unauth := func(msg, hint string) {
+			writeError(w, http.StatusUnauthorized, api.Error{Error: msg, Code: api.CodeUnauthorized, Hint: hint})
 		}
 		authz := r.Header.Get("Authorization")
 		tok, ok := strings.CutPrefix(authz, "Bearer ")
 		if !ok || tok == "" {
-			unauth("not logged in: missing bearer token")
+			unauth("not logged in: missing bearer token", loginHint)
 			return
 		}
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(tok))
-		if err != nil || len(raw) != tokenSize {
-			unauth("invalid session token")
+		if err != nil || (len(raw) != sessionTokenSize && len(raw) != tokenSessionSize) {
+			unauth("invalid session token", loginHint)
 			return
 		}
 		s := session{tokenHash: sha256.Sum256(raw)}
 		st, err := c.db.SessionByToken(r.Context(), s.tokenHash)
 		if errors.Is(err, metadb.ErrNotFound) || (err == nil && !c.now().Before(st.Expires)) {
-			unauth("session expired or logged out")
+			unauth("session expired or logged out", loginHint)
 			return
 		}
 		if err != nil {
 			c.fail(w, r, err, "session")
 			return
 		}
-		s.account = st.Account
+		s.account, s.expires = st.Account, st.Expires
+		if len(raw) == tokenSessionSize {
+			var id metadb.ID16
+			copy(id[:], raw)
+			t, err := c.db.Token(r.Context(), id)
+			if errors.Is(err, metadb.ErrNotFound) || (err == nil && t.Account != st.Account) {
+				unauth("the API token of this session was revoked", tokenHint)
+				return
+			}
+			if err != nil {
+				c.fail(w, r, err, "token")
+				return
+			}
+			s.token = &t
+		}
 		h(w, r, s)
 	}
+}
+
+// passwordOnly is authed for calls an API token may not make: changing the
+// password, the recovery key, two-factor login or the tokens themselves.
+func (c *Coordinator) passwordOnly(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return c.authed(func(w http.ResponseWriter, r *http.Request, s session) {
+		if s.viaToken() {
+			writeError(w, http.StatusUnauthorized, api.Error{
+				Error: "an API token cannot change the password, the recovery key, two-factor login or API tokens",
+				Code:  api.CodeUnauthorized, Hint: "log in with the password",
+			})
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+// tooMany is the answer to a rate-limited call that must wait.
+func tooMany(wait time.Duration, hint string) *httpError {
+	secs := int((wait + time.Second - 1) / time.Second)
+	return &httpError{http.StatusTooManyRequests, api.Error{
+		Error: fmt.Sprintf("too many attempts, retry in %d s", secs), Code: api.CodeTooMany,
+		Hint: hint, RetryAfter: secs,
+	}}
 }
 
 // statusWriter records the status a handler answered.

@@ -29,12 +29,12 @@ func (c *Coordinator) handleInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Coordinator) handleUsage(w http.ResponseWriter, r *http.Request, s session) {
-	used, err := c.db.Usage(r.Context(), s.account)
+	u, err := c.db.Usage(r.Context(), s.account)
 	if err != nil {
 		c.fail(w, r, err, "account")
 		return
 	}
-	writeJSON(w, api.Usage{Used: used})
+	writeJSON(w, api.Usage{Used: u.Bytes, Quota: c.quota, Files: u.Files, Folders: u.Folders})
 }
 
 // checkAddress checks that a node address is host:port with a port in 1..65535.

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -149,6 +150,10 @@ func (c *Coordinator) handleDeclareSegment(w http.ResponseWriter, r *http.Reques
 		c.fail(w, r, err, "object")
 		return
 	}
+	if err := c.checkQuota(r, s, id, req); err != nil {
+		c.fail(w, r, err, "object")
+		return
+	}
 	chosen, online, err := c.place(r, req.PieceSize)
 	if err != nil {
 		c.fail(w, r, err, "nodes")
@@ -186,6 +191,94 @@ func (c *Coordinator) handleDeclareSegment(w http.ResponseWriter, r *http.Reques
 		}
 	}
 	writeJSON(w, out)
+}
+
+// pendingCounter is implemented by databases that can sum, in one query,
+// the ciphertext bytes of the declared segments of an account's pending
+// uploads. Without it, checkQuota counts the pending bytes of the upload
+// being declared only.
+type pendingCounter interface {
+	PendingBytes(ctx context.Context, account metadb.ID16) (int64, error)
+}
+
+// checkQuota refuses a segment declaration that would bring the account's
+// committed bytes, plus the declared segments of its pending uploads, plus
+// this segment over the quota. A segment declared again replaces its
+// earlier declaration, so that one is not counted.
+func (c *Coordinator) checkQuota(r *http.Request, s session, object metadb.ID16, req api.SegmentRequest) error {
+	if c.quota == 0 {
+		return nil
+	}
+	ctx := r.Context()
+	u, err := c.db.Usage(ctx, s.account)
+	if err != nil {
+		return err
+	}
+	var pending int64
+	if pc, ok := c.db.(pendingCounter); ok {
+		if pending, err = pc.PendingBytes(ctx, s.account); err != nil {
+			return err
+		}
+		segs, err := c.db.Segments(ctx, s.account, object, req.Index, 1)
+		if err != nil {
+			return err
+		}
+		if len(segs) == 1 && segs[0].Index == req.Index {
+			pending -= segs[0].Size
+		}
+	} else {
+		for from := 0; ; {
+			segs, err := c.db.Segments(ctx, s.account, object, from, commitPageSize)
+			if err != nil {
+				return err
+			}
+			for _, sg := range segs {
+				if sg.Index < from {
+					return fmt.Errorf("coordinator: segments of %x out of order", object)
+				}
+				if sg.Index != req.Index {
+					pending += sg.Size
+				}
+				from = sg.Index + 1
+			}
+			if len(segs) < commitPageSize {
+				break
+			}
+		}
+	}
+	if u.Bytes+pending+req.Size > c.quota {
+		return &httpError{http.StatusInsufficientStorage, api.Error{
+			Error: fmt.Sprintf("the account's quota of %d bytes would be exceeded (%d stored, %d being uploaded, %d more asked)",
+				c.quota, u.Bytes, pending, req.Size),
+			Code: api.CodeQuotaExceeded,
+			Hint: "free space with `nuage trash empty` or ask the operator for more",
+		}}
+	}
+	return nil
+}
+
+// handleObjectStatus answers GET /objects/{id}: the object's state and its
+// committed segments, so that an interrupted upload can resume.
+func (c *Coordinator) handleObjectStatus(w http.ResponseWriter, r *http.Request, s session) {
+	id, herr := c.objectID(r)
+	if herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	o, err := c.db.Object(r.Context(), s.account, id)
+	if err != nil {
+		c.fail(w, r, err, "object")
+		return
+	}
+	committed, err := c.db.CommittedSegments(r.Context(), s.account, id)
+	if err != nil {
+		c.fail(w, r, err, "object")
+		return
+	}
+	if committed == nil {
+		committed = []int{}
+	}
+	writeJSON(w, api.ObjectStatus{Object: hexID(o.ID), State: string(o.State), Committed: committed})
 }
 
 // segmentIndex parses the {index} path value.
@@ -464,7 +557,7 @@ func (c *Coordinator) handleDeleteObject(w http.ResponseWriter, r *http.Request,
 	switch err := c.db.DeleteObject(r.Context(), s.account, id); {
 	case err == nil:
 	case errors.Is(err, metadb.ErrConflict):
-		c.fail(w, r, conflict("the object is used by an entry", "delete the entry instead"), "")
+		c.fail(w, r, conflict("the object is used by an entry", "delete the entry (a journal commit) instead"), "")
 		return
 	default:
 		c.fail(w, r, err, "object")

@@ -2,8 +2,11 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,10 +147,10 @@ func TestObjectFlow(t *testing.T) {
 
 	// Reference it from a file, then delete the file: its pieces are queued.
 	f := newEntry(u.root(), "file")
-	f.Object = oc.Object
-	e.call("POST", "/entries", tok, f, http.StatusOK, nil)
+	f.Objects = []string{oc.Object}
+	e.mustCommit(u, []api.Entry{f}, nil)
 	e.expectError("DELETE", "/objects/"+oc.Object, tok, nil, 409, api.CodeConflict, "used by an entry")
-	e.call("DELETE", "/entries/"+f.ID, tok, nil, http.StatusNoContent, nil)
+	e.mustCommit(u, nil, []string{f.ID})
 	ids, err := e.db.NodesWithDeletions(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -416,4 +419,132 @@ func TestCheckIn(t *testing.T) {
 	if err != nil || got.Address != "[::1]:8000" || got.Capacity != 1<<30 {
 		t.Fatalf("rejected check-ins changed the node: %+v %v", got, err)
 	}
+}
+
+func TestObjectStatus(t *testing.T) {
+	e := newEnv(t, nil)
+	nodes := e.startNodes(6)
+	u := e.signup("status@example.org")
+	var oc api.ObjectCreated
+	e.call("POST", "/objects", u.token(), nil, http.StatusOK, &oc)
+	var st api.ObjectStatus
+	e.call("GET", "/objects/"+oc.Object, u.token(), nil, http.StatusOK, &st)
+	if st.Object != oc.Object || st.State != "pending" || st.Committed == nil || len(st.Committed) != 0 {
+		t.Fatalf("new object = %+v", st)
+	}
+	// Segments 0..2 declared, 2 and 0 committed (in that order).
+	orders := make([]api.SegmentOrders, 3)
+	for i := range orders {
+		e.call("POST", "/objects/"+oc.Object+"/segments", u.token(), segmentRequest(i, 1000, 4, 6), http.StatusOK, &orders[i])
+	}
+	for _, i := range []int{2, 0} {
+		e.call("POST", "/objects/"+oc.Object+"/segments/"+strconv.Itoa(i)+"/commit", u.token(),
+			api.SegmentCommit{Receipts: receipts(t, nodes, orders[i].Orders)}, http.StatusNoContent, nil)
+	}
+	e.call("GET", "/objects/"+oc.Object, u.token(), nil, http.StatusOK, &st)
+	if st.State != "pending" || !slices.Equal(st.Committed, []int{0, 2}) {
+		t.Fatalf("half-uploaded object = %+v", st)
+	}
+	e.call("POST", "/objects/"+oc.Object+"/segments/1/commit", u.token(),
+		api.SegmentCommit{Receipts: receipts(t, nodes, orders[1].Orders)}, http.StatusNoContent, nil)
+	e.call("POST", "/objects/"+oc.Object+"/commit", u.token(), api.ObjectCommit{Segments: 3, Size: 3000}, http.StatusNoContent, nil)
+	e.call("GET", "/objects/"+oc.Object, u.token(), nil, http.StatusOK, &st)
+	if st.State != "committed" || !slices.Equal(st.Committed, []int{0, 1, 2}) {
+		t.Fatalf("committed object = %+v", st)
+	}
+	other := e.signup("other@example.org")
+	e.expectError("GET", "/objects/"+oc.Object, other.token(), nil, 404, api.CodeNotFound, "object not found")
+	e.expectError("GET", "/objects/"+randHex16(), u.token(), nil, 404, api.CodeNotFound, "object not found")
+	e.expectError("GET", "/objects/xyz", u.token(), nil, 400, api.CodeBadRequest, "object ID")
+	e.expectError("GET", "/objects/"+oc.Object, "", nil, 401, api.CodeUnauthorized, "")
+}
+
+// pendingDB is a database that also sums the account's pending uploads
+// (see pendingCounter), here with a figure the test sets.
+type pendingDB struct {
+	metadb.DB
+	mu      sync.Mutex
+	pending int64
+}
+
+func (p *pendingDB) PendingBytes(context.Context, metadb.ID16) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending, nil
+}
+
+func TestQuota(t *testing.T) {
+	const quota = 10_000
+	e := newEnv(t, func(c *Config) { c.Quota = quota })
+	nodes := e.startNodes(6)
+	u := e.signup("quota@example.org")
+	var usage api.Usage
+	e.call("GET", "/usage", u.token(), nil, http.StatusOK, &usage)
+	if usage != (api.Usage{Quota: quota}) {
+		t.Fatalf("usage = %+v", usage)
+	}
+	stored := e.upload(u, nodes, 4000)
+
+	var oc api.ObjectCreated
+	e.call("POST", "/objects", u.token(), nil, http.StatusOK, &oc)
+	path := "/objects/" + oc.Object + "/segments"
+	e.call("POST", path, u.token(), segmentRequest(0, 3000, 4, 6), http.StatusOK, nil)
+	// 4000 stored + 3000 declared + 3001 > 10000.
+	ae := e.expectError("POST", path, u.token(), segmentRequest(1, 3001, 4, 6), http.StatusInsufficientStorage, api.CodeQuotaExceeded,
+		"quota of 10000 bytes would be exceeded (4000 stored, 3000 being uploaded, 3001 more asked)")
+	if ae.Hint != "free space with `nuage trash empty` or ask the operator for more" {
+		t.Fatalf("hint %q", ae.Hint)
+	}
+	e.call("POST", path, u.token(), segmentRequest(1, 3000, 4, 6), http.StatusOK, nil)
+	// Declaring segment 0 again replaces it: it is not counted twice.
+	var so api.SegmentOrders
+	e.call("POST", path, u.token(), segmentRequest(0, 3000, 4, 6), http.StatusOK, &so)
+	e.expectError("POST", path, u.token(), segmentRequest(0, 3001, 4, 6), http.StatusInsufficientStorage, api.CodeQuotaExceeded, "")
+	e.call("POST", path+"/0/commit", u.token(), api.SegmentCommit{Receipts: receipts(t, nodes, so.Orders)}, http.StatusNoContent, nil)
+	e.expectError("POST", path, u.token(), segmentRequest(2, 1, 4, 6), http.StatusInsufficientStorage, api.CodeQuotaExceeded, "")
+
+	// Freeing space: abandon the upload, delete the stored file.
+	e.call("DELETE", "/objects/"+oc.Object, u.token(), nil, http.StatusNoContent, nil)
+	f := newEntry(u.root(), "file")
+	f.Objects = []string{stored}
+	e.mustCommit(u, []api.Entry{f}, nil)
+	e.call("GET", "/usage", u.token(), nil, http.StatusOK, &usage)
+	if usage != (api.Usage{Used: 4000, Quota: quota, Files: 1}) {
+		t.Fatalf("usage = %+v", usage)
+	}
+	e.mustCommit(u, nil, []string{f.ID})
+	e.upload(u, nodes, 5000, 5000)
+	e.call("GET", "/usage", u.token(), nil, http.StatusOK, &usage)
+	if usage.Used != quota {
+		t.Fatalf("usage = %+v", usage)
+	}
+	// Another account has its own quota.
+	v := e.signup("v@example.org")
+	e.upload(v, nodes, quota)
+}
+
+// TestQuotaPendingBytes checks that a database that sums all pending
+// uploads is asked, and that a segment declared again is not counted twice.
+func TestQuotaPendingBytes(t *testing.T) {
+	pdb := &pendingDB{}
+	e := newEnv(t, func(c *Config) {
+		pdb.DB = c.DB
+		c.DB = pdb
+		c.Quota = 10_000
+	})
+	e.startNodes(6)
+	u := e.signup("pending@example.org")
+	var oc api.ObjectCreated
+	e.call("POST", "/objects", u.token(), nil, http.StatusOK, &oc)
+	path := "/objects/" + oc.Object + "/segments"
+	e.call("POST", path, u.token(), segmentRequest(0, 2000, 4, 6), http.StatusOK, nil)
+	pdb.mu.Lock()
+	pdb.pending = 9000 // this segment and 7000 bytes of other uploads
+	pdb.mu.Unlock()
+	e.expectError("POST", path, u.token(), segmentRequest(1, 1001, 4, 6), http.StatusInsufficientStorage, api.CodeQuotaExceeded, "9000 being uploaded")
+	e.call("POST", path, u.token(), segmentRequest(1, 1000, 4, 6), http.StatusOK, nil)
+	e.call("POST", path, u.token(), segmentRequest(0, 3000, 4, 6), http.StatusOK, nil)
+	// Segment 0 now has 3000 bytes of the 9000.
+	e.expectError("POST", path, u.token(), segmentRequest(0, 4001, 4, 6), http.StatusInsufficientStorage, api.CodeQuotaExceeded, "6000 being uploaded")
+	e.call("POST", path, u.token(), segmentRequest(0, 4000, 4, 6), http.StatusOK, nil)
 }

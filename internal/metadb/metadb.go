@@ -36,7 +36,46 @@ type Account struct {
 	Verifier         []byte // HMAC-SHA-256(auth key, label), 32 bytes
 	WrappedMasterKey []byte
 	RootEntry        ID16
+	TrashEntry       ID16
+	// PublicKey is the account's X25519 public key; WrappedPrivateKey the
+	// private key wrapped under the master key.
+	PublicKey         []byte
+	WrappedPrivateKey []byte
+	// RecoveryVerifier and RecoveryWrap are empty until a recovery key is exported.
+	RecoveryVerifier []byte
+	RecoveryWrap     []byte
+	// TOTPSecret is empty unless two-factor login is on; TOTPLastStep is
+	// the last time step accepted (a step is accepted once).
+	TOTPSecret   []byte
+	TOTPLastStep int64
+	Created      time.Time
+}
+
+// Token is an API token of an account, stored by the verifier of its auth key.
+type Token struct {
+	ID               ID16
+	Account          ID16
+	Name             string
+	Verifier         []byte
+	WrappedMasterKey []byte
 	Created          time.Time
+	LastUsed         time.Time // zero if never used
+}
+
+// JournalRecord is one record of an account's journal (docs/spec.md §9),
+// opaque here but for its sequence number and chain hash.
+type JournalRecord struct {
+	Seq     uint64
+	Hash    [32]byte // SHA-256 of Data
+	Data    []byte
+	Created time.Time
+}
+
+// Usage is what an account stores.
+type Usage struct {
+	Bytes   int64 // ciphertext bytes of committed objects
+	Files   int64
+	Folders int64 // not counting the root and trash folders
 }
 
 // Session is a login session, stored by the SHA-256 of its bearer token.
@@ -64,7 +103,7 @@ type Entry struct {
 	NameTag    []byte // HMAC of the name under the parent's key; unique per parent
 	WrappedKey []byte
 	Meta       []byte
-	Object     ID16 // zero when the file is inline or the entry is a folder
+	Objects    []ID16 // stored objects the file references (none for folders and inline files)
 	Created    time.Time
 	Updated    time.Time
 }
@@ -131,9 +170,27 @@ type Deletion struct {
 // DB is the coordinator's storage. All methods are safe for concurrent use.
 type DB interface {
 	// Accounts.
-	CreateAccount(ctx context.Context, a Account, root Entry) error // ErrExists on duplicate e-mail
+	// CreateAccount stores the account, its root and trash folders and
+	// journal record 1 atomically. ErrExists on a duplicate e-mail or ID.
+	CreateAccount(ctx context.Context, a Account, root, trash Entry, first JournalRecord) error
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	AccountByID(ctx context.Context, id ID16) (Account, error)
+	// SetPassword replaces the KDF parameters, the verifier and the wrapped master key.
+	SetPassword(ctx context.Context, account ID16, kdf, verifier, wrappedMasterKey []byte) error
+	// SetRecovery stores (or replaces) the recovery verifier and wrap.
+	SetRecovery(ctx context.Context, account ID16, verifier, wrap []byte) error
+	// SetTOTP sets the TOTP secret (nil turns two-factor login off) and resets the last step.
+	SetTOTP(ctx context.Context, account ID16, secret []byte) error
+	// UseTOTPStep records that step was used; ErrConflict if step is not
+	// after the last one used (a code works once).
+	UseTOTPStep(ctx context.Context, account ID16, step int64) error
+
+	// API tokens.
+	CreateToken(ctx context.Context, t Token) error // ErrExists on a duplicate ID or (account, name)
+	Token(ctx context.Context, id ID16) (Token, error)
+	Tokens(ctx context.Context, account ID16) ([]Token, error) // ordered by Created
+	DeleteToken(ctx context.Context, account, id ID16) error   // ErrNotFound if absent or another account's
+	TouchToken(ctx context.Context, id ID16, used time.Time) error
 
 	// Sessions.
 	CreateSession(ctx context.Context, s Session) error
@@ -141,13 +198,31 @@ type DB interface {
 	DeleteSession(ctx context.Context, tokenHash [32]byte) error
 
 	// Entries. All are scoped to one account: an entry of another account is ErrNotFound.
-	CreateEntry(ctx context.Context, e Entry) error // ErrExists on (Parent, NameTag) or ID clash; ErrNotFound if parent missing; ErrConflict if parent is a file or Object is not a committed object of the account or already referenced
 	Entry(ctx context.Context, account, id ID16) (Entry, error)
 	Children(ctx context.Context, account, parent ID16) ([]Entry, error) // ordered by ID
-	// DeleteEntry removes an entry. A folder must be empty (ErrConflict).
-	// A file's object, if any, is deleted with it and its pieces queued
-	// for deletion in the same transaction.
-	DeleteEntry(ctx context.Context, account, id ID16) error
+	// ChildrenAt is Children together with the seq of the latest journal
+	// record, both read from one snapshot: the listing is exactly the
+	// folder's state after that record.
+	ChildrenAt(ctx context.Context, account, parent ID16) ([]Entry, uint64, error)
+
+	// Journal.
+	// Commit appends rec to the account's journal and applies its entries
+	// in one transaction: puts create or replace entries (same kind),
+	// then deletes remove entries in the order given. It fails with
+	// ErrConflict, changing nothing, if rec.Seq is not the latest seq + 1
+	// or prev is not the latest record's hash (the caller answers "stale");
+	// with ErrExists on a (Parent, NameTag) clash; ErrNotFound if a parent
+	// or a deleted entry is missing; ErrConflict if a parent is a file, a
+	// folder deleted is not empty at that point, a kind changes, a
+	// top-level folder is deleted, or an object referenced is not a
+	// committed object of the account or is referenced by another entry.
+	// Objects an entry stops referencing (and those of deleted files) are
+	// deleted and their pieces queued for deletion.
+	Commit(ctx context.Context, account ID16, rec JournalRecord, prev [32]byte, puts []Entry, deletes []ID16) error
+	// Journal returns up to limit records with Seq > after, in order.
+	Journal(ctx context.Context, account ID16, after uint64, limit int) ([]JournalRecord, error)
+	// JournalHead returns the latest seq and its hash (0 and zero if none).
+	JournalHead(ctx context.Context, account ID16) (uint64, [32]byte, error)
 
 	// Objects.
 	CreateObject(ctx context.Context, o Object) error
@@ -162,6 +237,8 @@ type DB interface {
 	CommitObject(ctx context.Context, account, object ID16, segments int, size int64) error
 	Segments(ctx context.Context, account, object ID16, from, count int) ([]Segment, error)
 	Pieces(ctx context.Context, object ID16, segment int) ([]Piece, error) // ordered by Index
+	// CommittedSegments lists the indexes of an object's committed segments, ascending.
+	CommittedSegments(ctx context.Context, account, object ID16) ([]int, error)
 	// DeleteObject removes an object not referenced by any entry and
 	// queues its pieces for deletion (pending uploads abandoned by a client).
 	DeleteObject(ctx context.Context, account, object ID16) error
@@ -183,8 +260,8 @@ type DB interface {
 	// NodesWithDeletions lists nodes that have pending deletions.
 	NodesWithDeletions(ctx context.Context) ([]identity.ID, error)
 
-	// Usage reports the bytes stored by an account (ciphertext, committed objects).
-	Usage(ctx context.Context, account ID16) (int64, error)
+	// Usage reports what an account stores.
+	Usage(ctx context.Context, account ID16) (Usage, error)
 
 	Close() error
 }

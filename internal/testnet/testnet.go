@@ -30,6 +30,8 @@ type Options struct {
 	InlineMax   int64      // default: the coordinator's (4 KiB)
 	// NodeCapacity per node (default: the node's default).
 	NodeCapacity int64
+	// Quota is each account's storage quota in ciphertext bytes (0: none).
+	Quota int64
 	// Verbose logs everything to the test log.
 	Verbose bool
 }
@@ -67,6 +69,7 @@ func New(t testing.TB, o Options) *Network {
 		Scheme:           o.Scheme,
 		SegmentSize:      o.SegmentSize,
 		InlineMax:        o.InlineMax,
+		Quota:            o.Quota,
 		CheckInInterval:  200 * time.Millisecond,
 		DeletionInterval: 100 * time.Millisecond,
 		Logger:           logger,
@@ -119,7 +122,22 @@ func (n *Network) SignupAs(t testing.TB, email string) *client.Client {
 	return c
 }
 
-// ClientOptions are the options test clients use.
+// Login opens another session of the account email (made with Signup or
+// SignupAs), like a second device.
+func (n *Network) Login(t testing.TB, email string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Login(ctx, n.URL, email, []byte(Password), nil, n.ClientOptions())
+	if err != nil {
+		t.Fatalf("testnet: login %s: %v", email, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ClientOptions are the options test clients use. Their journal state is
+// kept in memory: each client is a new device.
 func (n *Network) ClientOptions() *client.Options {
 	return &client.Options{NodeTimeout: 20 * time.Second}
 }

@@ -12,15 +12,58 @@ import (
 )
 
 var concurrencyTests = []test{
-	{"CreateEntrySameParent", func(t *testing.T, f *fixture) {
+	{"CommitSameSeq", func(t *testing.T, f *fixture) {
+		// Several devices commit the same next seq at once: exactly one
+		// wins, the others are stale and change nothing.
+		const workers = 8
+		a, root := f.account()
+		seq, head, err := f.db.JournalHead(f.ctx, a.ID)
+		wantErr(t, "JournalHead", err, nil)
+		entries := make([]metadb.Entry, workers)
+		recs := make([]metadb.JournalRecord, workers)
+		for w := range workers {
+			entries[w] = f.entry(a.ID, root.ID, metadb.KindFolder)
+			recs[w] = f.record(a.ID, seq+1)
+		}
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				errs[w] = f.db.Commit(f.ctx, a.ID, recs[w], head, []metadb.Entry{entries[w]}, nil)
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for w, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("workers %d and %d both committed seq %d", winner, w, seq+1)
+			case err == nil:
+				winner = w
+			case !errors.Is(err, metadb.ErrConflict):
+				t.Errorf("Commit(worker %d): %v, want nil or ErrConflict", w, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no commit won")
+		}
+		got, err := f.db.Journal(f.ctx, a.ID, seq, 10)
+		wantErr(t, "Journal", err, nil)
+		sameList(t, "Journal after the race", got, recs[winner:winner+1], normRecord)
+		children(t, f, a.ID, root.ID, entries[winner])
+	}},
+	{"CommitRetries", func(t *testing.T, f *fixture) {
 		const (
-			workers = 8
-			names   = 16
+			workers = 6
+			names   = 12
 		)
 		a, root := f.account()
 		dir := f.folder(a.ID, root.ID)
+		start, _, err := f.db.JournalHead(f.ctx, a.ID)
+		wantErr(t, "JournalHead", err, nil)
 		// Every worker tries every name, each in its own order, with an
-		// entry ID of its own; exactly one wins per name.
+		// entry ID of its own, retrying stale commits; exactly one wins
+		// per name, the others find the name taken.
 		type result struct {
 			name int
 			id   metadb.ID16
@@ -41,16 +84,21 @@ var concurrencyTests = []test{
 						NameTag: fmt.Appendf(nil, "name %d", name), WrappedKey: []byte("k"), Meta: []byte("m"),
 						Created: at(0), Updated: at(0),
 					}
-					results <- result{name, id, f.db.CreateEntry(f.ctx, e)}
+					err := commitRetry(f, a.ID, fmt.Sprintf("worker %d name %d", w, name), []metadb.Entry{e})
+					results <- result{name, id, err}
 				}
 			})
 		}
 		// Readers run alongside the writers.
-		readErrs := make(chan error, workers)
+		readErrs := make(chan error, 4)
 		for range 2 {
 			wg.Go(func() {
 				for range names {
 					if _, err := f.db.Children(f.ctx, a.ID, dir.ID); err != nil {
+						readErrs <- err
+						return
+					}
+					if _, err := f.db.Journal(f.ctx, a.ID, 0, 100); err != nil {
 						readErrs <- err
 						return
 					}
@@ -61,7 +109,7 @@ var concurrencyTests = []test{
 		close(results)
 		close(readErrs)
 		for err := range readErrs {
-			t.Errorf("concurrent Children: %v", err)
+			t.Errorf("concurrent read: %v", err)
 		}
 		winners := make(map[int]metadb.ID16)
 		for r := range results {
@@ -72,21 +120,32 @@ var concurrencyTests = []test{
 				}
 				winners[r.name] = r.id
 			case !errors.Is(r.err, metadb.ErrExists):
-				t.Errorf("CreateEntry(name %d): %v, want nil or ErrExists", r.name, r.err)
+				t.Errorf("Commit(name %d): %v, want nil or ErrExists", r.name, r.err)
 			}
 		}
 		if len(winners) != names {
 			t.Errorf("%d names created, want %d", len(winners), names)
 		}
-		children, err := f.db.Children(f.ctx, a.ID, dir.ID)
+		got, err := f.db.Children(f.ctx, a.ID, dir.ID)
 		wantErr(t, "Children", err, nil)
-		if len(children) != names {
-			t.Errorf("Children = %d entries, want %d", len(children), names)
+		if len(got) != names {
+			t.Errorf("Children = %d entries, want %d", len(got), names)
 		}
-		for _, c := range children {
+		for _, c := range got {
 			var name int
 			if _, err := fmt.Sscanf(string(c.NameTag), "name %d", &name); err != nil || winners[name] != c.ID {
 				t.Errorf("child %x (%q) is not the winner of its name", c.ID, c.NameTag)
+			}
+		}
+		// One record per successful commit, chained without a gap.
+		recs, err := f.db.Journal(f.ctx, a.ID, 0, 1000)
+		wantErr(t, "Journal", err, nil)
+		if uint64(len(recs)) != start+names {
+			t.Errorf("journal has %d records, want %d", len(recs), start+names)
+		}
+		for i, r := range recs {
+			if r.Seq != uint64(i+1) {
+				t.Errorf("record %d has seq %d", i, r.Seq)
 			}
 		}
 	}},
@@ -114,16 +173,14 @@ var concurrencyTests = []test{
 				t.Error(err)
 			}
 		}
-		children, err := f.db.Children(f.ctx, a.ID, root.ID)
+		got, err := f.db.Children(f.ctx, a.ID, root.ID)
 		wantErr(t, "Children", err, nil)
-		if len(children) != workers {
-			t.Errorf("Children = %d, want %d", len(children), workers)
+		if len(got) != workers {
+			t.Errorf("Children = %d, want %d", len(got), workers)
 		}
 		usage, err := f.db.Usage(f.ctx, a.ID)
 		wantErr(t, "Usage", err, nil)
-		if usage != workers*300 {
-			t.Errorf("Usage = %d, want %d", usage, workers*300)
-		}
+		same(t, "Usage", usage, metadb.Usage{Bytes: workers * 300, Files: workers}, identityNorm)
 	}},
 }
 
@@ -146,14 +203,17 @@ func upload1(f *fixture, account, parent metadb.ID16, ids [3]metadb.ID16, seed s
 		if _, err := db.Segments(ctx, account, ids[0], 0, 10); err != nil {
 			return fmt.Errorf("%s: Segments: %w", seed, err)
 		}
+		if _, err := db.CommittedSegments(ctx, account, ids[0]); err != nil {
+			return fmt.Errorf("%s: CommittedSegments: %w", seed, err)
+		}
 	}
 	if err := db.CommitObject(ctx, account, ids[0], 3, 300); err != nil {
 		return fmt.Errorf("%s: CommitObject: %w", seed, err)
 	}
 	e := metadb.Entry{ID: ids[1], Account: account, Parent: parent, Kind: metadb.KindFile, NameTag: []byte(seed),
-		WrappedKey: []byte("k"), Meta: []byte("m"), Object: ids[0], Created: at(0), Updated: at(0)}
-	if err := db.CreateEntry(ctx, e); err != nil {
-		return fmt.Errorf("%s: CreateEntry: %w", seed, err)
+		WrappedKey: []byte("k"), Meta: []byte("m"), Objects: []metadb.ID16{ids[0]}, Created: at(0), Updated: at(0)}
+	if err := commitRetry(f, account, seed, []metadb.Entry{e}); err != nil {
+		return fmt.Errorf("%s: Commit: %w", seed, err)
 	}
 	if err := db.DeleteObject(ctx, account, ids[2]); err != nil {
 		return fmt.Errorf("%s: DeleteObject: %w", seed, err)

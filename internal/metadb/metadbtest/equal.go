@@ -16,6 +16,17 @@ func normAccount(a metadb.Account) metadb.Account {
 	return a
 }
 
+func normToken(t metadb.Token) metadb.Token {
+	t.Created = t.Created.UTC()
+	t.LastUsed = t.LastUsed.UTC()
+	return t
+}
+
+func normRecord(r metadb.JournalRecord) metadb.JournalRecord {
+	r.Created = r.Created.UTC()
+	return r
+}
+
 func normEntry(e metadb.Entry) metadb.Entry {
 	e.Created = e.Created.UTC()
 	e.Updated = e.Updated.UTC()

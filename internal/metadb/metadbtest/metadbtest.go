@@ -4,10 +4,23 @@
 // The suite pins down the behaviour the interface documents and what the
 // coordinator relies on beyond it:
 //
-//   - the root folder of an account cannot be deleted (ErrConflict);
-//   - Children, Segments of an unknown or foreign parent or object, and
-//     Pieces of an undeclared segment, are ErrNotFound, not empty;
-//   - DeleteSession of an absent session is ErrNotFound;
+//   - the top-level folders of an account (root and trash) cannot be
+//     deleted, moved under a folder, or joined by new parentless entries
+//     (ErrConflict); a put without parent may only replace one of them;
+//   - Children, Segments, CommittedSegments of an unknown or foreign parent
+//     or object, and Pieces of an undeclared segment, are ErrNotFound, not
+//     empty; so are Journal, JournalHead and Usage of an unknown account;
+//   - DeleteSession and DeleteToken of an absent session or token are
+//     ErrNotFound; TouchToken never moves LastUsed back;
+//   - Commit checks the tree the commit leaves, so the order of its puts
+//     does not matter: a name or an object freed by a put or a delete of
+//     the same commit may be taken by another put, and a folder may be
+//     put together with its contents. Deletes keep their order: a folder
+//     listed before its contents is not empty at its turn (ErrConflict).
+//     A put replacing an entry keeps its Created time. A folder moved into
+//     itself or a descendant, and an entry changed twice by one commit, are
+//     ErrConflict; a put with the ID of another account's entry is
+//     ErrExists. A failed Commit changes nothing at all;
 //   - CommitSegment checks the pieces against the declaration (at least k,
 //     indexes in range and distinct, declared size and piece ID) and
 //     reports a mismatch as ErrConflict; a piece on an unknown node is
@@ -17,20 +30,23 @@
 //   - CommitObject checks that the segment sizes add up to the size;
 //   - a (node, piece ID) still referenced by a stored piece is never
 //     queued for deletion, by any method;
-//   - Usage of an unknown account is ErrNotFound;
 //   - times round-trip with microsecond precision (the suite uses no
 //     finer times).
 //
 // Calls that break the contract outright (a zero ID, k > n, a negative
-// limit) must fail, with an error the suite does not inspect.
+// limit, a journal record whose hash is not the SHA-256 of its data) must
+// fail, with an error the suite does not inspect.
 package metadbtest
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,8 +64,12 @@ func Run(t *testing.T, open func(t *testing.T) metadb.DB) {
 		tests []test
 	}{
 		{"Account", accountTests},
+		{"TOTP", totpTests},
+		{"Token", tokenTests},
 		{"Session", sessionTests},
 		{"Entry", entryTests},
+		{"Commit", commitTests},
+		{"Journal", journalTests},
 		{"Object", objectTests},
 		{"Node", nodeTests},
 		{"Deletion", deletionTests},
@@ -116,36 +136,91 @@ func (f *fixture) bytesFor(label string) []byte {
 	return fmt.Appendf(nil, "%s#%d", label, f.seq)
 }
 
-// account creates an account with its root folder.
-func (f *fixture) account() (metadb.Account, metadb.Entry) {
-	f.t.Helper()
+// newAccount returns (without creating it) an account with its root and
+// trash folders and its first journal record.
+func (f *fixture) newAccount() (metadb.Account, metadb.Entry, metadb.Entry, metadb.JournalRecord) {
 	a := metadb.Account{
-		ID:               f.id(),
-		KDF:              []byte(`{"alg":"argon2id","t":3,"m":65536,"p":4}`),
-		Verifier:         bytes.Repeat([]byte{0x56}, 32),
-		WrappedMasterKey: f.bytesFor("wrapped master key"),
-		Created:          at(0),
+		ID:                f.id(),
+		KDF:               []byte(`{"alg":"argon2id","t":3,"m":65536,"p":4}`),
+		Verifier:          bytes.Repeat([]byte{0x56}, 32),
+		WrappedMasterKey:  f.bytesFor("wrapped master key"),
+		PublicKey:         bytes.Repeat([]byte{0x9b}, 32),
+		WrappedPrivateKey: f.bytesFor("wrapped private key"),
+		Created:           at(0),
 	}
 	a.Email = fmt.Sprintf("user%d@example.org", f.seq)
 	a.RootEntry = f.id()
-	root := metadb.Entry{
-		ID:         a.RootEntry,
-		Account:    a.ID,
-		Kind:       metadb.KindFolder,
-		NameTag:    f.bytesFor("root tag"),
-		WrappedKey: f.bytesFor("root key"),
-		Meta:       f.bytesFor("root meta"),
-		Created:    at(0),
-		Updated:    at(0),
+	a.TrashEntry = f.id()
+	top := func(id metadb.ID16, label string) metadb.Entry {
+		return metadb.Entry{
+			ID:         id,
+			Account:    a.ID,
+			Kind:       metadb.KindFolder,
+			NameTag:    f.bytesFor(label + " tag"),
+			WrappedKey: f.bytesFor(label + " key"),
+			Meta:       f.bytesFor(label + " meta"),
+			Created:    at(0),
+			Updated:    at(0),
+		}
 	}
-	if err := f.db.CreateAccount(f.ctx, a, root); err != nil {
+	return a, top(a.RootEntry, "root"), top(a.TrashEntry, "trash"), f.record(a.ID, 1)
+}
+
+// account creates an account with its root and trash folders, and returns
+// it with its root folder.
+func (f *fixture) account() (metadb.Account, metadb.Entry) {
+	f.t.Helper()
+	a, root, trash, first := f.newAccount()
+	if err := f.db.CreateAccount(f.ctx, a, root, trash, first); err != nil {
 		f.t.Fatalf("CreateAccount: %v", err)
 	}
 	return a, root
 }
 
-// entry returns (without creating it) a new entry of account under parent.
-func (f *fixture) entry(account, parent metadb.ID16, kind metadb.Kind, object metadb.ID16) metadb.Entry {
+// record returns a journal record of account with the given seq: opaque
+// data, unique to the call, and its SHA-256.
+func (f *fixture) record(account metadb.ID16, seq uint64) metadb.JournalRecord {
+	f.seq++
+	return newRecord(account, seq, fmt.Sprint(f.seq))
+}
+
+// newRecord returns a journal record of account with the given seq, its
+// data labelled by label.
+func newRecord(account metadb.ID16, seq uint64, label string) metadb.JournalRecord {
+	data := fmt.Appendf(nil, "journal record %x/%d %s ", account, seq, label)
+	data = append(data, bytes.Repeat([]byte{byte(seq)}, 40)...)
+	return metadb.JournalRecord{Seq: seq, Hash: sha256.Sum256(data), Data: data, Created: at(time.Duration(seq) * time.Second)}
+}
+
+// next returns the record that follows the account's latest one, and the
+// latest one's hash.
+func (f *fixture) next(account metadb.ID16) (metadb.JournalRecord, [32]byte) {
+	f.t.Helper()
+	seq, head, err := f.db.JournalHead(f.ctx, account)
+	if err != nil {
+		f.t.Fatalf("JournalHead: %v", err)
+	}
+	return f.record(account, seq+1), head
+}
+
+// commit commits puts and deletes with the account's next journal record.
+func (f *fixture) commit(account metadb.ID16, puts []metadb.Entry, deletes ...metadb.ID16) error {
+	f.t.Helper()
+	rec, prev := f.next(account)
+	return f.db.Commit(f.ctx, account, rec, prev, puts, deletes)
+}
+
+// mustCommit commits puts and deletes, failing the test on an error.
+func (f *fixture) mustCommit(account metadb.ID16, puts []metadb.Entry, deletes ...metadb.ID16) {
+	f.t.Helper()
+	if err := f.commit(account, puts, deletes...); err != nil {
+		f.t.Fatalf("Commit: %v", err)
+	}
+}
+
+// entry returns (without creating it) a new entry of account under parent,
+// referencing objects.
+func (f *fixture) entry(account, parent metadb.ID16, kind metadb.Kind, objects ...metadb.ID16) metadb.Entry {
 	return metadb.Entry{
 		ID:         f.id(),
 		Account:    account,
@@ -154,17 +229,17 @@ func (f *fixture) entry(account, parent metadb.ID16, kind metadb.Kind, object me
 		NameTag:    f.bytesFor("tag"),
 		WrappedKey: f.bytesFor("key"),
 		Meta:       f.bytesFor("meta"),
-		Object:     object,
+		Objects:    objects,
 		Created:    at(time.Minute),
 		Updated:    at(2 * time.Minute),
 	}
 }
 
-// mustCreate creates e.
+// mustCreate creates e with a commit of its own.
 func (f *fixture) mustCreate(e metadb.Entry) metadb.Entry {
 	f.t.Helper()
-	if err := f.db.CreateEntry(f.ctx, e); err != nil {
-		f.t.Fatalf("CreateEntry(%x): %v", e.ID, err)
+	if err := f.commit(e.Account, []metadb.Entry{e}); err != nil {
+		f.t.Fatalf("Commit(put %x): %v", e.ID, err)
 	}
 	return e
 }
@@ -172,14 +247,81 @@ func (f *fixture) mustCreate(e metadb.Entry) metadb.Entry {
 // folder creates a folder of account under parent.
 func (f *fixture) folder(account, parent metadb.ID16) metadb.Entry {
 	f.t.Helper()
-	return f.mustCreate(f.entry(account, parent, metadb.KindFolder, metadb.ID16{}))
+	return f.mustCreate(f.entry(account, parent, metadb.KindFolder))
 }
 
-// file creates a file of account under parent referencing object (zero
+// file creates a file of account under parent referencing objects (none
 // for an inline file).
-func (f *fixture) file(account, parent, object metadb.ID16) metadb.Entry {
+func (f *fixture) file(account, parent metadb.ID16, objects ...metadb.ID16) metadb.Entry {
 	f.t.Helper()
-	return f.mustCreate(f.entry(account, parent, metadb.KindFile, object))
+	return f.mustCreate(f.entry(account, parent, metadb.KindFile, objects...))
+}
+
+// mustEntry returns the stored entry.
+func (f *fixture) mustEntry(account, id metadb.ID16) metadb.Entry {
+	f.t.Helper()
+	e, err := f.db.Entry(f.ctx, account, id)
+	if err != nil {
+		f.t.Fatalf("Entry(%x): %v", id, err)
+	}
+	return e
+}
+
+// snapshot describes everything an account's commits can change: its
+// journal, its tree (from the root and trash folders down), its objects'
+// usage and every queued deletion. Two equal snapshots mean nothing
+// changed.
+func (f *fixture) snapshot(a metadb.Account) string {
+	f.t.Helper()
+	var b strings.Builder
+	seq, head, err := f.db.JournalHead(f.ctx, a.ID)
+	if err != nil {
+		f.t.Fatalf("JournalHead: %v", err)
+	}
+	fmt.Fprintf(&b, "head %d %x\n", seq, head)
+	recs, err := f.db.Journal(f.ctx, a.ID, 0, 1<<20)
+	if err != nil {
+		f.t.Fatalf("Journal: %v", err)
+	}
+	for _, r := range recs {
+		fmt.Fprintf(&b, "record %d %x %q\n", r.Seq, r.Hash, r.Data)
+	}
+	var walk func(id metadb.ID16, depth int)
+	walk = func(id metadb.ID16, depth int) {
+		children, err := f.db.Children(f.ctx, a.ID, id)
+		if err != nil {
+			f.t.Fatalf("Children(%x): %v", id, err)
+		}
+		for _, c := range children {
+			fmt.Fprintf(&b, "%*s%+v\n", depth, "", normEntry(c))
+			walk(c.ID, depth+1)
+		}
+	}
+	for _, top := range []metadb.ID16{a.RootEntry, a.TrashEntry} {
+		fmt.Fprintf(&b, "%+v\n", normEntry(f.mustEntry(a.ID, top)))
+		walk(top, 1)
+	}
+	u, err := f.db.Usage(f.ctx, a.ID)
+	if err != nil {
+		f.t.Fatalf("Usage: %v", err)
+	}
+	fmt.Fprintf(&b, "usage %+v\n", u)
+	q := f.queued()
+	ks := make([]string, 0, len(q))
+	for k := range q {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	fmt.Fprintf(&b, "queued %v\n", ks)
+	return b.String()
+}
+
+// unchanged fails the test if the account's snapshot differs from before.
+func (f *fixture) unchanged(t *testing.T, what string, a metadb.Account, before string) {
+	t.Helper()
+	if after := f.snapshot(a); after != before {
+		t.Errorf("%s changed the database:\nbefore:\n%s\nafter:\n%s", what, before, after)
+	}
 }
 
 // nodes registers n storage nodes, ordered by ID.

@@ -1,6 +1,7 @@
 package metadbtest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -236,6 +237,40 @@ var objectTests = []test{
 		}
 		_, err = f.db.Pieces(f.ctx, u.obj.ID, len(u.segs))
 		wantErr(t, "Pieces(segment past the end)", err, metadb.ErrNotFound)
+	}},
+	{"CommittedSegments", func(t *testing.T, f *fixture) {
+		a, _ := f.account()
+		b, _ := f.account()
+		nodes := f.nodes(4)
+		o := f.pendingObject(a.ID, at(0))
+		committed := func(want ...int) {
+			t.Helper()
+			got, err := f.db.CommittedSegments(f.ctx, a.ID, o.ID)
+			wantErr(t, "CommittedSegments", err, nil)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("CommittedSegments = %v, want %v", got, want)
+			}
+		}
+		committed()
+		segs := make([]metadb.Segment, 4)
+		for i := range segs {
+			segs[i] = segment(o.ID, i, 2, 4, 100, fmt.Sprintf("resumable/%d", i))
+			f.putSegment(a.ID, segs[i])
+		}
+		committed()
+		// Committed out of order, as parallel uploads finish; 1 stays
+		// declared only.
+		for _, i := range []int{3, 0, 2} {
+			f.commitSegment(a.ID, segs[i], piecesOf(segs[i], nodes))
+		}
+		committed(0, 2, 3)
+		f.commitSegment(a.ID, segs[1], piecesOf(segs[1], nodes))
+		wantErr(t, "CommitObject", f.db.CommitObject(f.ctx, a.ID, o.ID, 4, 400), nil)
+		committed(0, 1, 2, 3)
+		_, err := f.db.CommittedSegments(f.ctx, b.ID, o.ID)
+		wantErr(t, "CommittedSegments(other account)", err, metadb.ErrNotFound)
+		_, err = f.db.CommittedSegments(f.ctx, a.ID, f.id())
+		wantErr(t, "CommittedSegments(unknown object)", err, metadb.ErrNotFound)
 	}},
 	{"DeleteObject", func(t *testing.T, f *fixture) {
 		a, root := f.account()

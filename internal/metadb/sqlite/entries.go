@@ -3,115 +3,92 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nuage-storage/nuage/internal/metadb"
 )
 
-const entryCols = `id, account, parent, kind, name_tag, wrapped_key, meta, object, created, updated`
+// insertEntry inserts an entry row; its arguments are entryArgs.
+const insertEntry = `INSERT INTO entries (id, account, parent, kind, name_tag, wrapped_key, meta, created, updated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
-// insertEntry inserts e as it is; the caller has checked its references.
-func insertEntry(ctx context.Context, tx *sql.Tx, e *metadb.Entry) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO entries (`+entryCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		e.ID[:], e.Account[:], nullID(e.Parent), string(e.Kind), blob(e.NameTag), blob(e.WrappedKey), blob(e.Meta),
-		nullID(e.Object), encTime(e.Created), encTime(e.Updated))
-	return err
+// entryArgs returns the arguments of insertEntry for e, created at created.
+func entryArgs(e *metadb.Entry, created int64) []any {
+	return []any{e.ID[:], e.Account[:], nullID(e.Parent), string(e.Kind), blob(e.NameTag), blob(e.WrappedKey), blob(e.Meta),
+		created, encTime(e.Updated)}
 }
 
-// CreateEntry creates a folder or file entry under a folder of the same
-// account.
-//
-// Errors: ErrExists when the ID or (Parent, NameTag) is taken; ErrNotFound
-// when the parent is not an entry of the account; ErrConflict when the
-// parent is a file, or Object is not a committed object of the account or
-// is already referenced by an entry; ErrInvalid for a zero ID, an unknown
-// kind, an empty name tag, or a folder with an object.
-func (db *DB) CreateEntry(ctx context.Context, e metadb.Entry) error {
-	const op = "create entry"
-	switch {
-	case e.ID == (metadb.ID16{}):
-		return fmt.Errorf("sqlite: %s: %w: zero entry ID", op, ErrInvalid)
-	case e.Kind != metadb.KindFolder && e.Kind != metadb.KindFile:
-		return fmt.Errorf("sqlite: %s: %w: kind %q", op, ErrInvalid, e.Kind)
-	case len(e.NameTag) == 0:
-		return fmt.Errorf("sqlite: %s: %w: empty name tag", op, ErrInvalid)
-	case e.Kind == metadb.KindFolder && e.Object != (metadb.ID16{}):
-		return fmt.Errorf("sqlite: %s: %w: a folder has no object", op, ErrInvalid)
-	}
-	return db.write(ctx, op, func(tx *sql.Tx) error {
-		var parentKind string
-		err := tx.QueryRowContext(ctx, `SELECT kind FROM entries WHERE id = $1 AND account = $2`, e.Parent[:], e.Account[:]).Scan(&parentKind)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: parent entry", metadb.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if metadb.Kind(parentKind) != metadb.KindFolder {
-			return fmt.Errorf("%w: parent entry is a %s", metadb.ErrConflict, parentKind)
-		}
-		if e.Object != (metadb.ID16{}) {
-			var (
-				state      string
-				referenced bool
-			)
-			err := tx.QueryRowContext(ctx, `SELECT state, EXISTS (SELECT 1 FROM entries WHERE object = $1)
-FROM objects WHERE id = $1 AND account = $2`, e.Object[:], e.Account[:]).Scan(&state, &referenced)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("%w: no such object in the account", metadb.ErrConflict)
-			case err != nil:
-				return err
-			case metadb.ObjectState(state) != metadb.ObjectCommitted:
-				return fmt.Errorf("%w: object is %s, not committed", metadb.ErrConflict, state)
-			case referenced:
-				return fmt.Errorf("%w: object is referenced by another entry", metadb.ErrConflict)
-			}
-		}
-		return insertEntry(ctx, tx, &e)
-	})
-}
-
-// Entry returns an entry of the account, or ErrNotFound.
+// Entry returns an entry of the account with its objects, or ErrNotFound.
 func (db *DB) Entry(ctx context.Context, account, id metadb.ID16) (metadb.Entry, error) {
-	var e metadb.Entry
-	err := newEntryScanner(nil).scan(db.r.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries WHERE id = $1 AND account = $2`, id[:], account[:]), &e)
+	const op = "entry"
+	rows, err := db.r.QueryContext(ctx, `SELECT e.id, e.parent, e.kind, e.name_tag, e.wrapped_key, e.meta, e.created, e.updated, eo.object
+FROM entries e LEFT JOIN entry_objects eo ON eo.entry = e.id
+WHERE e.id = $1 AND e.account = $2 ORDER BY eo.idx`, id[:], account[:])
 	if err != nil {
-		return metadb.Entry{}, wrap("entry", err)
+		return metadb.Entry{}, wrap(op, err)
 	}
-	return e, nil
+	defer rows.Close()
+	es, err := scanEntries(rows, nil, account, nil)
+	if err != nil {
+		return metadb.Entry{}, wrap(op, err)
+	}
+	if len(es) != 1 {
+		return metadb.Entry{}, wrap(op, sql.ErrNoRows)
+	}
+	return es[0], nil
 }
 
-// Children returns the entries under a folder of the account, ordered by
-// ID; ErrNotFound if parent is not an entry of the account. A file has no
-// children.
+// Children returns the entries under a folder of the account with their
+// objects, ordered by ID; ErrNotFound if parent is not an entry of the
+// account. A file has no children.
 func (db *DB) Children(ctx context.Context, account, parent metadb.ID16) ([]metadb.Entry, error) {
+	return children(ctx, db.r, account, parent)
+}
+
+// ChildrenAt returns the children of a folder and the seq of the latest
+// journal record, read in one transaction (one WAL snapshot).
+func (db *DB) ChildrenAt(ctx context.Context, account, parent metadb.ID16) ([]metadb.Entry, uint64, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, wrap("children", err)
+	}
+	defer tx.Rollback()
+	es, err := children(ctx, tx, account, parent)
+	if err != nil {
+		return nil, 0, err
+	}
+	seq, _, err := head(ctx, tx, account)
+	if err != nil {
+		return nil, 0, wrap("children", err)
+	}
+	return es, seq, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func children(ctx context.Context, q querier, account, parent metadb.ID16) ([]metadb.Entry, error) {
 	const op = "children"
-	rows, err := db.r.QueryContext(ctx, `SELECT `+childCols+` FROM entries WHERE account = $1 AND parent = $2 ORDER BY id`, account[:], parent[:])
+	// One statement: the children and their objects come from one
+	// snapshot. An entry with several objects takes several rows.
+	rows, err := q.QueryContext(ctx, `SELECT e.id, e.kind, e.name_tag, e.wrapped_key, e.meta, e.created, e.updated, eo.object
+FROM entries e LEFT JOIN entry_objects eo ON eo.entry = e.id
+WHERE e.account = $1 AND e.parent = $2 ORDER BY e.id, eo.idx`, account[:], parent[:])
 	if err != nil {
 		return nil, wrap(op, err)
 	}
 	defer rows.Close()
-	var (
-		es []metadb.Entry
-		sc = newChildScanner(new(blobArena), account, parent)
-	)
-	for rows.Next() {
-		es = append(es, metadb.Entry{})
-		if err := sc.scan(rows, &es[len(es)-1]); err != nil {
-			return nil, wrap(op, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	es, err := scanEntries(rows, new(blobArena), account, &parent)
+	if err != nil {
 		return nil, wrap(op, err)
 	}
 	if len(es) == 0 {
 		// An empty folder, or no folder at all? Outside a transaction the
 		// answer is still consistent: entry IDs are never reused.
 		var one int
-		err := db.r.QueryRowContext(ctx, `SELECT 1 FROM entries WHERE id = $1 AND account = $2`, parent[:], account[:]).Scan(&one)
+		err := q.QueryRowContext(ctx, `SELECT 1 FROM entries WHERE id = $1 AND account = $2`, parent[:], account[:]).Scan(&one)
 		if err != nil {
 			return nil, wrap(op, err)
 		}
@@ -119,92 +96,119 @@ func (db *DB) Children(ctx context.Context, account, parent metadb.ID16) ([]meta
 	return es, nil
 }
 
-// entryScanner scans entry rows. Its Scan destinations are built once
-// and point into the scanner, so scanning a row allocates only what the
-// driver does, plus the BLOBs' share of an arena chunk.
-type entryScanner struct {
-	e                metadb.Entry
-	kind             string
-	created, updated int64
-	blobs            [3]blobInto
-	dest             []any
-}
-
-// newEntryScanner returns a scanner copying BLOBs through a (nil for one
-// row: no arena).
-func newEntryScanner(a *blobArena) *entryScanner {
-	s := &entryScanner{}
-	s.blobs = [3]blobInto{{a, &s.e.NameTag}, {a, &s.e.WrappedKey}, {a, &s.e.Meta}}
-	s.dest = []any{scanID(&s.e.ID), scanID(&s.e.Account), scanID(&s.e.Parent), &s.kind,
-		&s.blobs[0], &s.blobs[1], &s.blobs[2], scanID(&s.e.Object), &s.created, &s.updated}
-	return s
-}
-
-// childCols are the columns a childScanner reads: those of entryCols that
-// differ between the children of a folder.
-const childCols = `id, kind, name_tag, wrapped_key, meta, object, created, updated`
-
-// newChildScanner returns a scanner of childCols rows, for the children of
-// parent in account.
-func newChildScanner(a *blobArena, account, parent metadb.ID16) *entryScanner {
-	s := newEntryScanner(a)
-	s.e.Account, s.e.Parent = account, parent
-	s.dest = append(s.dest[:1], s.dest[3:]...)
-	return s
-}
-
-// scan scans one row (columns entryCols) into *e.
-func (s *entryScanner) scan(row scanner, e *metadb.Entry) error {
-	if err := row.Scan(s.dest...); err != nil {
-		return err
+// scanEntries reads entry rows joined with their objects, ordered by
+// entry and then by object position, and returns one Entry per entry.
+// The columns are id, parent (unless parent is given: the rows are its
+// children), kind, name_tag, wrapped_key, meta, created, updated, object.
+//
+// The Scan destinations are built once and the BLOBs are copied through
+// the arena a (nil for one entry) only for the first row of an entry, so
+// scanning allocates little beyond what the driver does.
+func scanEntries(rows *sql.Rows, a *blobArena, account metadb.ID16, parent *metadb.ID16) ([]metadb.Entry, error) {
+	var (
+		id, par, object  metadb.ID16
+		kind             string
+		created, updated int64
+		tag, key, meta   rawBlob
+		hasObject        bool
+		objs             idArena
+		es               []metadb.Entry
+	)
+	dest := []any{scanID(&id), scanID(&par), &kind, &tag, &key, &meta, &created, &updated, nullID16{&object, &hasObject}}
+	if parent != nil {
+		par = *parent
+		dest = append(dest[:1], dest[2:]...)
 	}
-	*e = s.e
-	switch metadb.Kind(s.kind) {
-	case metadb.KindFolder:
-		e.Kind = metadb.KindFolder
-	case metadb.KindFile:
-		e.Kind = metadb.KindFile
-	default:
-		return fmt.Errorf("stored entry has kind %q", s.kind)
+	first := 0 // index in objs of the current entry's first object
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if len(es) == 0 || es[len(es)-1].ID != id {
+			if len(es) > 0 {
+				es[len(es)-1].Objects = objs.seal(first)
+			}
+			first = len(objs.cur)
+			e := metadb.Entry{ID: id, Account: account, Parent: par, NameTag: a.copy(tag), WrappedKey: a.copy(key), Meta: a.copy(meta),
+				Created: decTime(created), Updated: decTime(updated)}
+			switch metadb.Kind(kind) {
+			case metadb.KindFolder:
+				e.Kind = metadb.KindFolder
+			case metadb.KindFile:
+				e.Kind = metadb.KindFile
+			default:
+				return nil, fmt.Errorf("stored entry has kind %q", kind)
+			}
+			es = append(es, e)
+		}
+		if hasObject {
+			first = objs.add(first, object)
+		}
 	}
-	e.Created = decTime(s.created)
-	e.Updated = decTime(s.updated)
-	return nil
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(es) > 0 {
+		es[len(es)-1].Objects = objs.seal(first)
+	}
+	return es, nil
 }
 
-// DeleteEntry deletes an entry of the account (ErrNotFound otherwise). A
-// folder must be empty and must not be the account's root (ErrConflict).
-// A file's object is deleted with it, and its pieces are queued for
-// deletion, in the same transaction.
-func (db *DB) DeleteEntry(ctx context.Context, account, id metadb.ID16) error {
-	return db.write(ctx, "delete entry", func(tx *sql.Tx) error {
-		var (
-			kind           string
-			parent, object metadb.ID16
-		)
-		err := tx.QueryRowContext(ctx, `SELECT kind, parent, object FROM entries WHERE id = $1 AND account = $2`,
-			id[:], account[:]).Scan(&kind, scanID(&parent), scanID(&object))
-		if err != nil {
-			return err
-		}
-		if parent == (metadb.ID16{}) {
-			return fmt.Errorf("%w: the root folder of an account cannot be deleted", metadb.ErrConflict)
-		}
-		if metadb.Kind(kind) == metadb.KindFolder {
-			var children bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entries WHERE parent = $1)`, id[:]).Scan(&children); err != nil {
-				return err
-			}
-			if children {
-				return fmt.Errorf("%w: folder is not empty", metadb.ErrConflict)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE id = $1`, id[:]); err != nil {
-			return err
-		}
-		if object == (metadb.ID16{}) {
-			return nil
-		}
-		return deleteObject(ctx, tx, object, time.Now())
-	})
+// rawBlob scans a BLOB without copying it: the slice is the driver's and
+// valid only until the next Scan. NULL is nil.
+type rawBlob []byte
+
+// Scan implements sql.Scanner.
+func (b *rawBlob) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+		return nil
+	case []byte:
+		*b = v
+		return nil
+	}
+	return fmt.Errorf("stored value has type %T, want BLOB", src)
+}
+
+// nullID16 scans a nullable 16-byte BLOB, recording whether it was NULL.
+type nullID16 struct {
+	p     *metadb.ID16
+	valid *bool
+}
+
+// Scan implements sql.Scanner.
+func (s nullID16) Scan(src any) error {
+	*s.valid = src != nil
+	return scanFixed(s.p[:], src)
+}
+
+// idArena gathers the object IDs of a listing in shared chunks, so that
+// the entries' Objects slices cost one allocation per many entries.
+type idArena struct{ cur []metadb.ID16 }
+
+// idChunk is the number of IDs per chunk.
+const idChunk = 256
+
+// add appends id to the IDs of the entry being read, which start at
+// cur[first], and returns where they start now (a new chunk when the
+// current one is full).
+func (a *idArena) add(first int, id metadb.ID16) int {
+	if len(a.cur) == cap(a.cur) {
+		n := len(a.cur) - first
+		next := make([]metadb.ID16, n, max(idChunk, 2*n))
+		copy(next, a.cur[first:])
+		a.cur, first = next, 0
+	}
+	a.cur = append(a.cur, id)
+	return first
+}
+
+// seal returns the IDs of the entry read, from cur[first], with a capacity
+// of their length (nil for none).
+func (a *idArena) seal(first int) []metadb.ID16 {
+	if first == len(a.cur) {
+		return nil
+	}
+	return a.cur[first:len(a.cur):len(a.cur)]
 }

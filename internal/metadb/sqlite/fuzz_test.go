@@ -20,11 +20,11 @@ func seedDatabase(f *testing.F) []byte {
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, root := testAccount(1)
+	a, root, trash, first := testAccount(1)
 	steps := []func() error{
-		func() error { return db.CreateAccount(ctx, a, root) },
+		func() error { return db.CreateAccount(ctx, a, root, trash, first) },
 		func() error {
-			return db.CreateEntry(ctx, metadb.Entry{ID: metadb.ID16{9}, Account: a.ID, Parent: root.ID, Kind: metadb.KindFolder, NameTag: []byte("d")})
+			return commit(ctx, db, a.ID, []metadb.Entry{{ID: metadb.ID16{9}, Account: a.ID, Parent: root.ID, Kind: metadb.KindFolder, NameTag: []byte("d")}})
 		},
 		func() error {
 			return db.UpsertNode(ctx, metadb.Node{ID: [32]byte{7}, Address: "127.0.0.1:1", LastSeen: time.Unix(1, 0)})
@@ -39,6 +39,13 @@ func seedDatabase(f *testing.F) []byte {
 			return db.CommitSegment(ctx, a.ID, metadb.ID16{8}, 0, []metadb.Piece{{Node: [32]byte{7}, ID: piece.ID{1}, Size: 10, Receipt: []byte("r")}})
 		},
 		func() error { return db.CommitObject(ctx, a.ID, metadb.ID16{8}, 1, 10) },
+		func() error {
+			return commit(ctx, db, a.ID, []metadb.Entry{{ID: metadb.ID16{10}, Account: a.ID, Parent: metadb.ID16{9}, Kind: metadb.KindFile,
+				NameTag: []byte("f"), Objects: []metadb.ID16{{8}}}})
+		},
+		func() error {
+			return db.CreateToken(ctx, metadb.Token{ID: metadb.ID16{11}, Account: a.ID, Name: "t", Verifier: []byte("v"), WrappedMasterKey: []byte("w")})
+		},
 		func() error {
 			return db.QueueDeletions(ctx, []metadb.Deletion{{Node: [32]byte{7}, Piece: piece.ID{2}, Queued: time.Unix(3, 0)}})
 		},
@@ -83,7 +90,7 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		defer db.Close()
-		a, _ := testAccount(1)
+		a, root, _, _ := testAccount(1)
 		// Every read path over every table; errors are fine, panics not.
 		_, _ = db.AccountByEmail(ctx, a.Email)
 		_, _ = db.AccountByID(ctx, a.ID)
@@ -98,7 +105,17 @@ func FuzzOpen(f *testing.F) {
 		_, _ = db.PendingDeletions(ctx, [32]byte{7}, 10)
 		_, _ = db.Usage(ctx, a.ID)
 		_, _ = db.SessionByToken(ctx, [32]byte{})
-		_ = db.DeleteEntry(ctx, a.ID, metadb.ID16{9})
+		_, _ = db.Entry(ctx, a.ID, metadb.ID16{10})
+		_, _ = db.CommittedSegments(ctx, a.ID, metadb.ID16{8})
+		_, _ = db.Journal(ctx, a.ID, 0, 10)
+		_, _, _ = db.JournalHead(ctx, a.ID)
+		_, _ = db.Token(ctx, metadb.ID16{11})
+		_, _ = db.Tokens(ctx, a.ID)
+		// Every write path that reads before it writes.
+		_ = db.UseTOTPStep(ctx, a.ID, 1)
+		_ = db.TouchToken(ctx, metadb.ID16{11}, time.Unix(5, 0))
+		_ = commit(ctx, db, a.ID, []metadb.Entry{{ID: metadb.ID16{12}, Account: a.ID, Parent: root.ID, Kind: metadb.KindFolder, NameTag: []byte("n")}},
+			metadb.ID16{10}, metadb.ID16{9})
 		_ = db.DeleteObject(ctx, a.ID, metadb.ID16{8})
 	})
 }

@@ -411,13 +411,45 @@ WHERE object = $1 AND segment = $2 ORDER BY idx`, object[:], segment)
 	return ps, nil
 }
 
+// CommittedSegments returns the indexes of the committed segments of an
+// object of the account, ascending; ErrNotFound if the object is not the
+// account's. A resumed upload skips them.
+func (db *DB) CommittedSegments(ctx context.Context, account, object metadb.ID16) ([]int, error) {
+	const op = "committed segments"
+	rows, err := db.r.QueryContext(ctx, `SELECT s.idx FROM segments s JOIN objects o ON o.id = s.object
+WHERE o.id = $1 AND o.account = $2 AND s.committed ORDER BY s.idx`, object[:], account[:])
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var idx []int
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, wrap(op, err)
+		}
+		idx = append(idx, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	if len(idx) == 0 {
+		var one int
+		err := db.r.QueryRowContext(ctx, `SELECT 1 FROM objects WHERE id = $1 AND account = $2`, object[:], account[:]).Scan(&one)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+	}
+	return idx, nil
+}
+
 // DeleteObject deletes an object of the account that no entry references
 // (ErrConflict otherwise; ErrNotFound if it is not the account's), pending
 // or committed, and queues its pieces for deletion.
 func (db *DB) DeleteObject(ctx context.Context, account, object metadb.ID16) error {
 	return db.write(ctx, "delete object", func(tx *sql.Tx) error {
 		var referenced bool
-		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entries WHERE object = $1) FROM objects WHERE id = $1 AND account = $2`,
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM entry_objects WHERE object = $1) FROM objects WHERE id = $1 AND account = $2`,
 			object[:], account[:]).Scan(&referenced)
 		if err != nil {
 			return err

@@ -20,9 +20,19 @@
 // the way out). The zero time.Time round-trips; outside what int64
 // nanoseconds cover (1678 to 2262), an earlier time reads back as the zero
 // time and a later one as the latest time that fits. The expected piece IDs of a segment
-// are one BLOB, the IDs concatenated in piece order. The schema is in
-// migrations/0001_v1.sql; its version is recorded in the schema_migrations
-// table so later versions can migrate.
+// are one BLOB, the IDs concatenated in piece order. The objects of an
+// entry are rows of entry_objects, with their position in the entry. A
+// journal record is stored as given, with its seq (at most the largest
+// BIGINT) and hash. The schema is in migrations/0001_v1.sql; its version
+// is recorded in the schema_migrations table so later versions can migrate.
+//
+// # Commits
+//
+// Commit applies a journal record's puts and deletes in one write
+// transaction, checked against the tree it leaves rather than step by
+// step; see its documentation. The foreign key from an entry to its parent
+// is deferred to the end of the transaction for that reason, and Commit
+// checks every parent itself before it ends.
 package sqlite
 
 import (
@@ -232,6 +242,18 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+// isUnique reports whether err is a unique or primary-key violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+	}
+	return false
+}
+
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface {
 	Scan(dest ...any) error
@@ -295,27 +317,6 @@ func (a *blobArena) copy(v []byte) []byte {
 	return a.chunk[n:len(a.chunk):len(a.chunk)]
 }
 
-// blobInto scans a BLOB into *p, copied through an arena. Use it by
-// pointer: the driver's slice is copied once, not twice as database/sql
-// would for a *[]byte.
-type blobInto struct {
-	a *blobArena
-	p *[]byte
-}
-
-// Scan implements sql.Scanner.
-func (b *blobInto) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*b.p = nil
-		return nil
-	case []byte:
-		*b.p = b.a.copy(v)
-		return nil
-	}
-	return fmt.Errorf("stored value has type %T, want BLOB", src)
-}
-
 // nullID returns the ID as a BLOB argument, or NULL when it is zero.
 func nullID(id metadb.ID16) any {
 	if id == (metadb.ID16{}) {
@@ -332,6 +333,17 @@ func blob(b []byte) []byte {
 	}
 	return b
 }
+
+// nullBlob returns b as a BLOB argument, NULL when it is empty.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// maxSeq is the largest journal sequence number a BIGINT holds.
+const maxSeq = math.MaxInt64
 
 // zeroTime is how the zero time.Time is stored.
 const zeroTime = math.MinInt64

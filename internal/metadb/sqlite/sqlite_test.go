@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -37,18 +39,49 @@ func TestSuite(t *testing.T) {
 	metadbtest.Run(t, func(t *testing.T) metadb.DB { return openTemp(t) })
 }
 
-func testAccount(n byte) (metadb.Account, metadb.Entry) {
+// testAccount returns (without creating it) account n with its root and
+// trash folders and first journal record.
+func testAccount(n byte) (metadb.Account, metadb.Entry, metadb.Entry, metadb.JournalRecord) {
 	a := metadb.Account{
-		ID:               metadb.ID16{1, n},
-		Email:            fmt.Sprintf("user%d@example.org", n),
-		KDF:              []byte(`{"t":3}`),
-		Verifier:         bytes.Repeat([]byte{n}, 32),
-		WrappedMasterKey: []byte("wrapped"),
-		RootEntry:        metadb.ID16{2, n},
-		Created:          time.Unix(1763800000, 0),
+		ID:                metadb.ID16{1, n},
+		Email:             fmt.Sprintf("user%d@example.org", n),
+		KDF:               []byte(`{"t":3}`),
+		Verifier:          bytes.Repeat([]byte{n}, 32),
+		WrappedMasterKey:  []byte("wrapped"),
+		RootEntry:         metadb.ID16{2, n},
+		TrashEntry:        metadb.ID16{3, n},
+		PublicKey:         bytes.Repeat([]byte{n}, 32),
+		WrappedPrivateKey: []byte("wrapped private key"),
+		Created:           time.Unix(1763800000, 0),
 	}
 	root := metadb.Entry{ID: a.RootEntry, Account: a.ID, Kind: metadb.KindFolder, NameTag: []byte("root"), Created: a.Created, Updated: a.Created}
+	trash := metadb.Entry{ID: a.TrashEntry, Account: a.ID, Kind: metadb.KindFolder, NameTag: []byte("trash"), Created: a.Created, Updated: a.Created}
+	return a, root, trash, testRecord(a.ID, 1)
+}
+
+// testRecord returns a journal record of the account.
+func testRecord(account metadb.ID16, seq uint64) metadb.JournalRecord {
+	data := fmt.Appendf(nil, "record %x/%d", account, seq)
+	return metadb.JournalRecord{Seq: seq, Hash: sha256.Sum256(data), Data: data, Created: time.Unix(1763800000, 0)}
+}
+
+// createAccount creates account n and returns it with its root folder.
+func createAccount(t testing.TB, db *DB, n byte) (metadb.Account, metadb.Entry) {
+	t.Helper()
+	a, root, trash, first := testAccount(n)
+	if err := db.CreateAccount(t.Context(), a, root, trash, first); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
 	return a, root
+}
+
+// commit commits puts and deletes with the account's next record.
+func commit(ctx context.Context, db *DB, account metadb.ID16, puts []metadb.Entry, deletes ...metadb.ID16) error {
+	seq, head, err := db.JournalHead(ctx, account)
+	if err != nil {
+		return err
+	}
+	return db.Commit(ctx, account, testRecord(account, seq+1), head, puts, deletes)
 }
 
 func TestReopenKeepsData(t *testing.T) {
@@ -58,12 +91,9 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, root := testAccount(1)
-	if err := db.CreateAccount(ctx, a, root); err != nil {
-		t.Fatal(err)
-	}
+	a, root := createAccount(t, db, 1)
 	child := metadb.Entry{ID: metadb.ID16{3}, Account: a.ID, Parent: root.ID, Kind: metadb.KindFolder, NameTag: []byte("c"), Meta: []byte("meta")}
-	if err := db.CreateEntry(ctx, child); err != nil {
+	if err := commit(ctx, db, a.ID, []metadb.Entry{child}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -82,6 +112,9 @@ func TestReopenKeepsData(t *testing.T) {
 	children, err := db.Children(ctx, a.ID, root.ID)
 	if err != nil || len(children) != 1 || children[0].ID != child.ID || string(children[0].Meta) != "meta" {
 		t.Fatalf("Children after reopen = %+v, %v", children, err)
+	}
+	if seq, _, err := db.JournalHead(ctx, a.ID); err != nil || seq != 2 {
+		t.Fatalf("JournalHead after reopen = %d, %v; want 2", seq, err)
 	}
 	var versions int
 	if err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != SchemaVersion {
@@ -144,10 +177,7 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	a, root := testAccount(1)
-	if err := db.CreateAccount(t.Context(), a, root); err != nil {
-		t.Fatal(err)
-	}
+	createAccount(t, db, 1)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database not at the given path: %v", err)
 	}
@@ -281,13 +311,10 @@ func TestTimeEncoding(t *testing.T) {
 
 func TestErrorsWrapDriverError(t *testing.T) {
 	db := openTemp(t)
-	a, root := testAccount(1)
-	if err := db.CreateAccount(t.Context(), a, root); err != nil {
-		t.Fatal(err)
-	}
-	b, rootB := testAccount(2)
+	a, _ := createAccount(t, db, 1)
+	b, rootB, trashB, firstB := testAccount(2)
 	b.Email = a.Email
-	err := db.CreateAccount(t.Context(), b, rootB)
+	err := db.CreateAccount(t.Context(), b, rootB, trashB, firstB)
 	if !errors.Is(err, metadb.ErrExists) || !strings.Contains(err.Error(), "create account") {
 		t.Fatalf("CreateAccount(duplicate) = %v", err)
 	}
@@ -296,20 +323,30 @@ func TestErrorsWrapDriverError(t *testing.T) {
 	}
 }
 
-// benchFolder creates an account whose root folder holds n files.
+// benchFolder creates an account whose root folder holds n files, every
+// other one with a committed object.
 func benchFolder(b *testing.B, db *DB, n int) (metadb.Account, metadb.Entry) {
 	b.Helper()
 	ctx := b.Context()
-	a, root := testAccount(1)
-	if err := db.CreateAccount(ctx, a, root); err != nil {
-		b.Fatal(err)
-	}
+	a, root := createAccount(b, db, 1)
 	// One transaction: 10,000 fsyncs would make the setup take longer
 	// than the benchmark.
 	err := db.write(ctx, "bench setup", func(tx *sql.Tx) error {
 		for i := range n {
 			e := benchEntry(a, root, uint64(i))
-			if err := insertEntry(ctx, tx, &e); err != nil {
+			if _, err := tx.ExecContext(ctx, insertEntry, entryArgs(&e, encTime(e.Created))...); err != nil {
+				return err
+			}
+			if i%2 == 1 {
+				continue
+			}
+			o := e.ID
+			o[0] = 0x0b
+			if _, err := tx.ExecContext(ctx, `INSERT INTO objects (id, account, state, size, segments, created) VALUES ($1, $2, 'committed', 1000, 1, 0)`,
+				o[:], a.ID[:]); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO entry_objects (entry, idx, object) VALUES ($1, 0, $2)`, e.ID[:], o[:]); err != nil {
 				return err
 			}
 		}
@@ -338,17 +375,25 @@ func benchEntry(a metadb.Account, parent metadb.Entry, i uint64) metadb.Entry {
 	return e
 }
 
-func BenchmarkCreateEntry(b *testing.B) {
+// BenchmarkCommit measures a group commit of 100 new inline files into a
+// folder of 10,000, the shape of a `put -r` of small files.
+func BenchmarkCommit(b *testing.B) {
+	const batch = 100
 	db := openTemp(b)
 	a, root := benchFolder(b, db, 10_000)
 	ctx := b.Context()
+	puts := make([]metadb.Entry, batch)
 	b.ReportAllocs()
+	b.SetBytes(batch * (16 + 61 + 200))
 	i := uint64(10_000)
 	for b.Loop() {
-		if err := db.CreateEntry(ctx, benchEntry(a, root, i)); err != nil {
+		for j := range puts {
+			puts[j] = benchEntry(a, root, i)
+			i++
+		}
+		if err := commit(ctx, db, a.ID, puts); err != nil {
 			b.Fatal(err)
 		}
-		i++
 	}
 }
 
@@ -362,6 +407,40 @@ func BenchmarkChildren10k(b *testing.B) {
 		es, err := db.Children(ctx, a.ID, root.ID)
 		if err != nil || len(es) != 10_000 {
 			b.Fatalf("Children = %d, %v", len(es), err)
+		}
+	}
+}
+
+// BenchmarkJournal measures a fresh device's replay: 100 records of 500
+// changes (65 bytes each).
+func BenchmarkJournal(b *testing.B) {
+	const (
+		records = 100
+		size    = 500 * 65
+	)
+	db := openTemp(b)
+	ctx := b.Context()
+	a, _ := createAccount(b, db, 1)
+	err := db.write(ctx, "bench setup", func(tx *sql.Tx) error {
+		for seq := uint64(2); seq <= records; seq++ {
+			data := make([]byte, size)
+			binary.BigEndian.PutUint64(data, seq)
+			rec := metadb.JournalRecord{Seq: seq, Hash: sha256.Sum256(data), Data: data}
+			if err := appendRecord(ctx, tx, a.ID, &rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes((records - 1) * size)
+	for b.Loop() {
+		recs, err := db.Journal(ctx, a.ID, 1, 1000)
+		if err != nil || len(recs) != records-1 {
+			b.Fatalf("Journal = %d, %v", len(recs), err)
 		}
 	}
 }

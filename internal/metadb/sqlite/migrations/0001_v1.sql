@@ -12,14 +12,54 @@
 --   * Column "idx" is used for positions because INDEX is a reserved word.
 
 CREATE TABLE accounts (
-    id                 BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
-    email              TEXT    NOT NULL UNIQUE,
-    kdf                BLOB    NOT NULL,
-    verifier           BLOB    NOT NULL,
-    wrapped_master_key BLOB    NOT NULL,
-    -- The root folder; created in the same transaction as the account.
-    root_entry         BLOB    NOT NULL CHECK (length(root_entry) = 16),
-    created            BIGINT  NOT NULL
+    id                  BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    email               TEXT    NOT NULL UNIQUE,
+    kdf                 BLOB    NOT NULL,
+    verifier            BLOB    NOT NULL,
+    wrapped_master_key  BLOB    NOT NULL,
+    -- The two top-level folders; created in the same transaction as the
+    -- account, with journal record 1.
+    root_entry          BLOB    NOT NULL CHECK (length(root_entry) = 16),
+    trash_entry         BLOB    NOT NULL CHECK (length(trash_entry) = 16),
+    -- X25519 public key in clear; the private key wrapped under the master key.
+    public_key          BLOB    NOT NULL,
+    wrapped_private_key BLOB    NOT NULL,
+    -- NULL until a recovery key is exported.
+    recovery_verifier   BLOB,
+    recovery_wrap       BLOB,
+    -- NULL unless two-factor login is on. totp_last_step is the last time
+    -- step accepted: a step is accepted once, so steps only increase.
+    totp_secret         BLOB,
+    totp_last_step      BIGINT  NOT NULL DEFAULT 0,
+    created             BIGINT  NOT NULL
+);
+
+-- API tokens, stored by the verifier of their auth key.
+CREATE TABLE tokens (
+    id                 BLOB   NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    account            BLOB   NOT NULL REFERENCES accounts (id),
+    name               TEXT   NOT NULL,
+    verifier           BLOB   NOT NULL,
+    wrapped_master_key BLOB   NOT NULL,
+    created            BIGINT NOT NULL,
+    -- The smallest BIGINT (the zero time) until the token is first used.
+    last_used          BIGINT NOT NULL,
+    UNIQUE (account, name)
+);
+-- Tokens(account), ordered by creation without a sort.
+CREATE INDEX tokens_account_created ON tokens (account, created, id);
+
+-- The journal (docs/spec.md §9): one opaque record per change of an
+-- account's tree, chained by hash. Record n+1 is appended only if record n
+-- is the latest, in the transaction that applies its entries.
+CREATE TABLE journal (
+    account BLOB   NOT NULL REFERENCES accounts (id),
+    seq     BIGINT NOT NULL CHECK (seq >= 1),
+    -- SHA-256 of data: the prev of record seq+1.
+    hash    BLOB   NOT NULL CHECK (length(hash) = 32),
+    data    BLOB   NOT NULL,
+    created BIGINT NOT NULL,
+    PRIMARY KEY (account, seq)
 );
 
 CREATE TABLE sessions (
@@ -57,23 +97,34 @@ CREATE INDEX objects_state_created ON objects (state, created, id);
 CREATE TABLE entries (
     id          BLOB   NOT NULL PRIMARY KEY CHECK (length(id) = 16),
     account     BLOB   NOT NULL REFERENCES accounts (id),
-    -- NULL for an account's root folder only.
-    parent      BLOB   REFERENCES entries (id),
+    -- NULL for an account's two top-level folders (root and trash) only.
+    -- Deferred: a commit replaces the rows of the entries it puts, and a
+    -- folder's row is briefly absent while its children stay; the commit
+    -- checks every parent itself before it ends.
+    parent      BLOB   REFERENCES entries (id) DEFERRABLE INITIALLY DEFERRED,
     kind        TEXT   NOT NULL CHECK (kind IN ('folder', 'file')),
     name_tag    BLOB   NOT NULL,
     wrapped_key BLOB   NOT NULL,
     meta        BLOB   NOT NULL,
-    -- A committed object of the same account, referenced by at most one
-    -- entry; NULL for folders and inline files.
-    object      BLOB   UNIQUE REFERENCES objects (id),
     created     BIGINT NOT NULL,
-    updated     BIGINT NOT NULL,
-    CHECK (kind = 'file' OR object IS NULL)
+    updated     BIGINT NOT NULL
 );
 -- Names are unique per folder (name tags are HMACs of the names).
 CREATE UNIQUE INDEX entries_parent_name_tag ON entries (parent, name_tag);
 -- Children(account, parent), ordered by ID without a sort.
 CREATE INDEX entries_account_parent ON entries (account, parent, id);
+-- Usage(account): counts of files and folders from the index alone.
+CREATE INDEX entries_account_kind ON entries (account, kind, parent);
+
+-- The stored objects a file references (its content and older versions),
+-- in the order the entry lists them. An object is a committed object of
+-- the entry's account, referenced by at most one entry.
+CREATE TABLE entry_objects (
+    entry  BLOB   NOT NULL REFERENCES entries (id),
+    idx    BIGINT NOT NULL CHECK (idx >= 0),
+    object BLOB   NOT NULL UNIQUE REFERENCES objects (id),
+    PRIMARY KEY (entry, idx)
+);
 
 CREATE TABLE segments (
     object     BLOB    NOT NULL REFERENCES objects (id),
