@@ -164,7 +164,7 @@ exit-codes.`,
 	root.AddCommand(a.accountCommands()...)
 	root.AddCommand(
 		a.serveCommand(), a.nodeCommand(),
-
+		a.benchCommand(), a.benchClientCommand(),
 		a.lsCommand(), a.mkdirCommand(), a.putCommand(), a.getCommand(), a.catCommand(), a.mvCommand(), a.rmCommand(),
 		a.trashCommand(), a.versionsCommand(), a.statCommand(), a.duCommand(), a.quotaCommand(),
 		exitCodesCommand(),

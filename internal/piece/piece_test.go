@@ -151,11 +151,44 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// BenchmarkSum hashes pieces of the sizes the data path produces: a
+// 16 MiB segment's ciphertext split 4 ways (the default 4-of-6) and 29
+// ways (a Storj-like 29-of-80), and smaller ones.
 func BenchmarkSum(b *testing.B) {
-	data := bytes.Repeat([]byte{0x5a}, 1<<20)
+	const segment = 16<<20 + 256*16 // ciphertext of a full segment
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"4KiB", 4 << 10},
+		{"64KiB", 64 << 10},
+		{"1MiB", 1 << 20},
+		{"segment/29", (segment + 28) / 29},
+		{"segment/4", segment / 4},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			data := bytes.Repeat([]byte{0x5a}, tc.size)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				piece.Sum(data)
+			}
+		})
+	}
+}
+
+// BenchmarkHasher streams a 4 MiB piece through the hash.Hash in 256 KiB
+// writes, as a node verifies a piece while it arrives.
+func BenchmarkHasher(b *testing.B) {
+	data := bytes.Repeat([]byte{0xa5}, 4<<20)
 	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
 	for b.Loop() {
-		piece.Sum(data)
+		h := piece.NewHasher()
+		for off := 0; off < len(data); off += 256 << 10 {
+			h.Write(data[off : off+256<<10])
+		}
+		piece.FromHasher(h)
 	}
 }
 
