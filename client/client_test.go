@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -308,6 +310,14 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	for _, n := range names {
 		needles = append(needles, []byte(n))
 	}
+	// No key either: the master key, in raw, hex and base64 form (the
+	// forms JSON and logs would use).
+	mk := c.State().MasterKey
+	if len(mk) != 32 {
+		t.Fatalf("master key has %d bytes", len(mk))
+	}
+	needles = append(needles, mk, []byte(hex.EncodeToString(mk)),
+		[]byte(base64.StdEncoding.EncodeToString(mk)), []byte(base64.RawURLEncoding.EncodeToString(mk)))
 	files := 0
 	err := filepath.WalkDir(net.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
