@@ -461,6 +461,13 @@ func (c *Coordinator) handlePasswordChange(w http.ResponseWriter, r *http.Reques
 		c.fail(w, r, err, "account")
 		return
 	}
-	c.log.Info("password changed", "account", hexID(acct.ID))
+	// Whoever learned the old password may hold a session: end every
+	// session but the one that changed it.
+	ended, err := c.db.DeleteSessions(r.Context(), acct.ID, s.tokenHash)
+	if err != nil {
+		c.fail(w, r, err, "sessions")
+		return
+	}
+	c.log.Info("password changed", "account", hexID(acct.ID), "sessions_ended", ended)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -365,10 +365,14 @@ func TestPasswordChange(t *testing.T) {
 	// Nothing changed: the old password still logs in.
 	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: u.authKey}, http.StatusOK, nil)
 
+	var otherSession api.Session
+	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: u.authKey}, http.StatusOK, &otherSession)
+	e.call("GET", "/usage", otherSession.Token, nil, http.StatusOK, nil)
 	e.call("POST", "/account/password", u.token(), change, http.StatusNoContent, nil)
-	// The session stays valid; the new password logs in with the new KDF
-	// and wrap; the old one no longer does.
+	// The session that changed it stays valid, every other one ends; the
+	// new password logs in with the new KDF and wrap; the old one no longer does.
 	e.call("GET", "/usage", u.token(), nil, http.StatusOK, nil)
+	e.expectError("GET", "/usage", otherSession.Token, nil, http.StatusUnauthorized, api.CodeUnauthorized, "")
 	var s api.Session
 	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: newAuth}, http.StatusOK, &s)
 	if !bytes.Equal(s.WrappedMasterKey, wrap) || s.KDF.Time != 2 || !bytes.Equal(s.KDF.Salt, newKDF.Salt) {

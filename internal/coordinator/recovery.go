@@ -113,6 +113,12 @@ func (c *Coordinator) handleRecoveryReset(w http.ResponseWriter, r *http.Request
 		return
 	}
 	acct.KDF, acct.Verifier, acct.WrappedMasterKey = kdf, verifier, req.WrappedMasterKey
-	c.log.Info("password reset with the recovery key", "account", hexID(acct.ID))
+	// The password was lost (or stolen): end every session opened with it.
+	ended, err := c.db.DeleteSessions(r.Context(), acct.ID, [32]byte{})
+	if err != nil {
+		c.fail(w, r, err, "sessions")
+		return
+	}
+	c.log.Info("password reset with the recovery key", "account", hexID(acct.ID), "sessions_ended", ended)
 	c.startSession(w, r, acct, nil)
 }

@@ -77,6 +77,8 @@ func TestRecovery(t *testing.T) {
 		t.Fatalf("session after reset = %+v", s)
 	}
 	e.call("GET", "/usage", s.Token, nil, http.StatusOK, nil)
+	// Every session opened before the reset has ended.
+	e.expectError("GET", "/usage", u.token(), nil, 401, api.CodeUnauthorized, "")
 	e.expectError("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: u.authKey}, 401, api.CodeUnauthorized, "wrong")
 	e.call("POST", "/login", "", api.LoginRequest{Email: u.email, AuthKey: newAuth}, http.StatusOK, nil)
 	// The recovery key still works.
@@ -88,7 +90,7 @@ func TestRecovery(t *testing.T) {
 	// With two-factor login on, fetch and reset need a code: fetch only
 	// checks it, reset uses it up.
 	secret := []byte("nuage test totp key3")
-	e.call("POST", "/account/totp", u.token(), api.TOTPEnable{Secret: secret, Code: codeAt(secret, e.clock.Now())}, http.StatusNoContent, nil)
+	e.call("POST", "/account/totp", s.Token, api.TOTPEnable{Secret: secret, Code: codeAt(secret, e.clock.Now())}, http.StatusNoContent, nil)
 	e.clock.Advance(TOTPPeriod)
 	code := codeAt(secret, e.clock.Now())
 	e.expectError("POST", "/recovery/fetch", "", fetch(u.email, recKey, ""), 401, api.CodeTOTPRequired, "")

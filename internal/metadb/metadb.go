@@ -196,6 +196,9 @@ type DB interface {
 	CreateSession(ctx context.Context, s Session) error
 	SessionByToken(ctx context.Context, tokenHash [32]byte) (Session, error) // ErrNotFound if absent or expired
 	DeleteSession(ctx context.Context, tokenHash [32]byte) error
+	// DeleteSessions deletes every session of the account except keep
+	// (a zero keep deletes them all) and returns how many it deleted.
+	DeleteSessions(ctx context.Context, account ID16, keep [32]byte) (int, error)
 
 	// Entries. All are scoped to one account: an entry of another account is ErrNotFound.
 	Entry(ctx context.Context, account, id ID16) (Entry, error)

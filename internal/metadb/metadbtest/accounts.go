@@ -376,6 +376,38 @@ var sessionTests = []test{
 		wantErr(t, "SessionByToken(deleted)", err, metadb.ErrNotFound)
 		wantErr(t, "DeleteSession(deleted)", f.db.DeleteSession(f.ctx, s.TokenHash), metadb.ErrNotFound)
 	}},
+	{"DeleteSessions", func(t *testing.T, f *fixture) {
+		a, _ := f.account()
+		b, _ := f.account()
+		exp := time.Now().Add(time.Hour)
+		mk := func(acct metadb.ID16, tok string) metadb.Session {
+			s := metadb.Session{TokenHash: sha256.Sum256([]byte(tok)), Account: acct, Expires: exp}
+			wantErr(t, "CreateSession", f.db.CreateSession(f.ctx, s), nil)
+			return s
+		}
+		a1, a2, a3, b1 := mk(a.ID, "a1"), mk(a.ID, "a2"), mk(a.ID, "a3"), mk(b.ID, "b1")
+		n, err := f.db.DeleteSessions(f.ctx, a.ID, a2.TokenHash)
+		wantErr(t, "DeleteSessions(keep a2)", err, nil)
+		if n != 2 {
+			t.Errorf("DeleteSessions deleted %d sessions, want 2", n)
+		}
+		for _, s := range []metadb.Session{a1, a3} {
+			_, err := f.db.SessionByToken(f.ctx, s.TokenHash)
+			wantErr(t, "SessionByToken(deleted)", err, metadb.ErrNotFound)
+		}
+		for _, s := range []metadb.Session{a2, b1} {
+			_, err := f.db.SessionByToken(f.ctx, s.TokenHash)
+			wantErr(t, "SessionByToken(kept)", err, nil)
+		}
+		n, err = f.db.DeleteSessions(f.ctx, a.ID, [32]byte{})
+		wantErr(t, "DeleteSessions(all)", err, nil)
+		if n != 1 {
+			t.Errorf("DeleteSessions(all) deleted %d, want 1", n)
+		}
+		if _, err := f.db.SessionByToken(f.ctx, b1.TokenHash); err != nil {
+			t.Errorf("another account's session was deleted: %v", err)
+		}
+	}},
 	{"Expired", func(t *testing.T, f *fixture) {
 		a, _ := f.account()
 		now := time.Now()

@@ -314,6 +314,16 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash [32]byte) error {
 	return wrap("delete session", mustAffect(res))
 }
 
+// DeleteSessions deletes every session of the account but keep.
+func (db *DB) DeleteSessions(ctx context.Context, account metadb.ID16, keep [32]byte) (int, error) {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE account = $1 AND token_hash <> $2`, account[:], keep[:])
+	if err != nil {
+		return 0, wrap("delete sessions", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("delete sessions", err)
+}
+
 // mustAffect returns sql.ErrNoRows when res reports no affected row.
 func mustAffect(res sql.Result) error {
 	n, err := res.RowsAffected()
