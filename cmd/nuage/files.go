@@ -134,18 +134,9 @@ too; --json prints the entries (with -R: every entry below PATH) as JSON.`,
 		Example: `  nuage ls /photos
   nuage ls -lR /
   nuage ls --json /docs | jq '.[].name'`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("ls takes at most one PATH (got %d arguments)", len(args))
-			}
-			return nil
-		},
+		Args: optionalPathArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := "/"
-			if len(args) == 1 {
-				p = args[0]
-			}
-			p, err := client.CleanPath(p)
+			p, err := pathOrRoot(args)
 			if err != nil {
 				return err
 			}
@@ -428,18 +419,9 @@ func (a *app) duCommand() *cobra.Command {
 		Long: `Count the files and folders below PATH (default /) and add up the sizes
 of their current versions. What the account is charged for (ciphertext,
 older versions and the trash included) is shown by nuage quota.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("du takes at most one PATH (got %d arguments)", len(args))
-			}
-			return nil
-		},
+		Args: optionalPathArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := "/"
-			if len(args) == 1 {
-				p = args[0]
-			}
-			p, err := client.CleanPath(p)
+			p, err := pathOrRoot(args)
 			if err != nil {
 				return err
 			}
@@ -483,12 +465,7 @@ func (a *app) quotaCommand() *cobra.Command {
 		Short:   "Show the storage the account uses and its quota",
 		Long: `Show the bytes the account stores on the network (encrypted, all versions
 and the trash included) and its quota (set by the coordinator's operator).`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("quota takes no arguments")
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -517,4 +494,28 @@ and the trash included) and its quota (set by the coordinator's operator).`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// optionalPathArg accepts at most one remote PATH.
+func optionalPathArg(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return usagef("%s takes at most one PATH (got %d arguments)", cmd.Name(), len(args))
+	}
+	return nil
+}
+
+// pathOrRoot returns the cleaned remote path in args, or / when there is none.
+func pathOrRoot(args []string) (string, error) {
+	if len(args) == 0 {
+		return "/", nil
+	}
+	return client.CleanPath(args[0])
+}
+
+// noArgs refuses positional arguments with a usage error naming the command.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments (got %q)", cmd.CommandPath(), args)
+	}
+	return nil
 }

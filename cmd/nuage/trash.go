@@ -42,12 +42,7 @@ func (a *app) trashLsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List the trash",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("trash ls takes no arguments")
-			}
-			return nil
-		},
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -130,12 +125,7 @@ func (a *app) trashEmptyCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "empty",
 		Short: "Delete everything in the trash permanently and free its storage",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("trash empty takes no arguments")
-			}
-			return nil
-		},
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
