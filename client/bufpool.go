@@ -2,37 +2,69 @@ package client
 
 import "sync"
 
-// bufPool recycles large byte slices of at least a given size, so that a
-// multi-gigabyte transfer reuses a few segment-sized buffers instead of
-// allocating one per segment.
+// defaultPoolBytes bounds the memory a Client's buffer pool keeps idle. It
+// covers the working set of one transfer at the default SegmentsInFlight of
+// 2 with 16 MiB segments (a get holds about k+1 pieces, one ciphertext and
+// one plaintext segment per segment in flight; a put one plaintext segment
+// and three sets of n pieces), so a transfer reuses the same buffers from
+// its first segment to its last, and the next transfer starts warm.
+const defaultPoolBytes = 128 << 20
+
+// bufPool recycles large byte slices, so that a multi-gigabyte transfer
+// reuses a few segment-sized buffers instead of allocating (and zeroing) one
+// per piece or segment. A Client shares one pool between its transfers.
+//
+// The pool keeps at most max bytes of idle buffers (capacity counted),
+// dropping the oldest when a new one would exceed the bound; buffers in use
+// are not counted, so the pool never limits how much a transfer holds, only
+// how much stays allocated once it is done. get never returns a buffer more
+// than twice the size asked for, so small requests do not pin large
+// buffers. The zero value keeps nothing; it is safe for concurrent use.
 type bufPool struct {
 	mu   sync.Mutex
-	free [][]byte
+	max  int
+	size int      // sum of the capacities in free
+	free [][]byte // oldest first
 }
 
-// get returns a slice of length n.
+func newBufPool(max int) *bufPool { return &bufPool{max: max} }
+
+// get returns a slice of length n, reusing the smallest idle buffer that
+// holds n bytes and is at most twice that size. The contents of the
+// returned slice are unspecified.
 func (p *bufPool) get(n int) []byte {
 	p.mu.Lock()
-	for i := len(p.free) - 1; i >= 0; i-- {
-		if cap(p.free[i]) >= n {
-			b := p.free[i]
-			p.free = append(p.free[:i], p.free[i+1:]...)
-			p.mu.Unlock()
-			return b[:n]
+	best := -1
+	for i, b := range p.free {
+		c := cap(b)
+		if c >= n && c/2 <= n && (best < 0 || c < cap(p.free[best])) {
+			best = i
 		}
+	}
+	if best >= 0 {
+		b := p.free[best]
+		p.free = append(p.free[:best], p.free[best+1:]...)
+		p.size -= cap(b)
+		p.mu.Unlock()
+		return b[:n]
 	}
 	p.mu.Unlock()
 	return make([]byte, n)
 }
 
-// put returns b for reuse. At most 8 buffers are kept.
+// put returns b for reuse; b must not be used afterwards.
 func (p *bufPool) put(b []byte) {
-	if b == nil {
+	c := cap(b)
+	if c == 0 || c > p.max {
 		return
 	}
 	p.mu.Lock()
-	if len(p.free) < 8 {
-		p.free = append(p.free, b[:0])
+	defer p.mu.Unlock()
+	for p.size+c > p.max && len(p.free) > 0 {
+		p.size -= cap(p.free[0])
+		p.free[0] = nil
+		p.free = p.free[1:]
 	}
-	p.mu.Unlock()
+	p.free = append(p.free, b[:0])
+	p.size += c
 }

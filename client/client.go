@@ -105,7 +105,10 @@ type Options struct {
 	// SegmentsInFlight is how many segments upload or download at once (default 2).
 	SegmentsInFlight int
 	// ExtraDownloads is how many pieces beyond k a download asks for at
-	// once, so that a slow or bad node does not stall it (default 1).
+	// once (default 0). Whatever its value, a download asks for one more
+	// piece when one fails or when the others are late (hedging), so a
+	// slow or bad node does not stall it; a spare asked for up front costs
+	// bytes on every segment.
 	ExtraDownloads int
 	// NodeTimeout bounds one piece transfer (default 2 minutes).
 	NodeTimeout time.Duration
@@ -135,8 +138,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.ExtraDownloads < 0 {
 		out.ExtraDownloads = 0
-	} else if o == nil || o.ExtraDownloads == 0 {
-		out.ExtraDownloads = 1
 	}
 	if out.NodeTimeout <= 0 {
 		out.NodeTimeout = 2 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/stream"
@@ -70,17 +71,19 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 		err  error
 	}
 	var (
-		wg        sync.WaitGroup
-		piecePool bufPool
-		ctPool    bufPool
-		ptPool    bufPool
-		src       = &segmentSource{c: c, object: ct.Object}
+		wg   sync.WaitGroup
+		pool = c.nodes.bufs
+		src  = &segmentSource{c: c, object: ct.Object}
 	)
 	// At most SegmentsInFlight segments are held at once, fetching or
 	// waiting to be written: a token is taken before a fetch starts and
 	// given back once its plaintext is written.
 	tokens := make(chan struct{}, c.opts.SegmentsInFlight)
 	slots := make(chan chan result, c.opts.SegmentsInFlight)
+	// The first segment is fetched and decrypted alone, so that it does
+	// not share the links and cores with the next one: that is the time
+	// to the first byte. The pipeline fills from the second segment on.
+	firstDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(slots)
 		for s := first; s <= last; s++ {
@@ -89,6 +92,13 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 			case <-ctx.Done():
 				return
 			}
+			if s == first+1 {
+				select {
+				case <-firstDone:
+				case <-ctx.Done():
+					return
+				}
+			}
 			ch := make(chan result, 1)
 			seg, err := src.get(ctx, s)
 			if err == nil {
@@ -96,7 +106,10 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 				segOff, segLen := layout.SegmentPlain(s)
 				lo, hi := max(off, segOff), min(off+n, segOff+segLen)
 				wg.Go(func() {
-					data, err := c.fetchSegment(ctx, seg, s, layout, coder, key, objID, lo-segOff, hi-lo, &piecePool, &ctPool, &ptPool)
+					data, err := c.fetchSegment(ctx, seg, s, layout, coder, key, objID, lo-segOff, hi-lo, pool, s == first)
+					if s == first {
+						close(firstDone)
+					}
 					ch <- result{data, err}
 				})
 			} else {
@@ -122,7 +135,7 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 			} else if progress != nil {
 				progress(int64(len(r.data)))
 			}
-			ptPool.put(r.data)
+			pool.put(r.data)
 		}
 		if r.err != nil && werr == nil {
 			werr = r.err
@@ -133,6 +146,14 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 	wg.Wait()
 	return werr
 }
+
+// Hedged downloads (see fetchSegment): how long to wait for the first piece
+// of a segment before asking for a spare, and the least delay after which
+// the remaining pieces are considered late.
+const (
+	hedgeFirst = 500 * time.Millisecond
+	hedgeMin   = 20 * time.Millisecond
+)
 
 // segmentSource fetches segment descriptions (with fresh GET orders) from
 // the coordinator in batches, as the download reaches them.
@@ -166,9 +187,10 @@ func (s *segmentSource) get(ctx context.Context, index int) (api.Segment, error)
 
 // fetchSegment downloads the first k pieces of segment s that verify,
 // rebuilds its ciphertext and decrypts the wanted range [off, off+n)
-// (relative to the segment's first plaintext byte).
+// (relative to the segment's first plaintext byte). firstOfRead marks the
+// first segment of a read, which asks for a spare piece up front.
 func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layout stream.Layout, coder *erasure.Coder,
-	key [32]byte, objID [16]byte, off, n int64, piecePool, ctPool, ptPool *bufPool) ([]byte, error) {
+	key [32]byte, objID [16]byte, off, n int64, pool *bufPool, firstOfRead bool) ([]byte, error) {
 	k := coder.K()
 	if seg.Index != s || seg.Size != layout.SegmentCipherSize(s) || seg.K != k || seg.N != coder.N() || seg.PieceSize != coder.PieceSize(seg.Size) {
 		return nil, tampered("segment %d has unexpected size or scheme", s)
@@ -193,21 +215,50 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 	launch := func() {
 		o := seg.Pieces[next]
 		next++
-		buf := piecePool.get(int(seg.PieceSize))
+		buf := pool.get(int(seg.PieceSize))
 		go func() {
 			data, err := c.nodes.get(pctx, o, seg.PieceSize, buf)
 			results <- result{o.Index, data, buf, err}
 		}()
 	}
-	for next < len(seg.Pieces) && next < k+c.opts.ExtraDownloads {
+	start := time.Now()
+	extra := c.opts.ExtraDownloads
+	if firstOfRead {
+		// The first segment of a read: its pieces come over fresh
+		// connections, whose set-up times vary much more than transfers
+		// do, and the caller is waiting for its first byte. A spare up
+		// front is cheaper than a hedge that starts late.
+		extra++
+	}
+	for next < len(seg.Pieces) && next < k+extra {
 		launch()
 	}
+	// Hedge: one more piece is started when one fails, and when the k
+	// asked for are late: hedgeFirst after the start if none has arrived,
+	// else once twice the time the first piece took has passed (at least
+	// hedgeMin), then again after each doubling of that delay.
+	delay := hedgeFirst
+	hedge := time.NewTimer(delay)
+	defer hedge.Stop()
+	timed := false // delay is derived from the first piece
 	pieces := make([][]byte, seg.N)
 	var bufs [][]byte
 	var errs []error
 	got, running := 0, next
 	for running > 0 {
-		r := <-results
+		var r result
+		select {
+		case r = <-results:
+		case <-hedge.C:
+			if got < k && next < len(seg.Pieces) {
+				c.opts.Logger.Debug("pieces late, asking for one more", "segment", s, "after", time.Since(start))
+				launch()
+				running++
+			}
+			delay *= 2
+			hedge.Reset(delay)
+			continue
+		}
 		running--
 		bufs = append(bufs, r.buf)
 		switch {
@@ -216,7 +267,15 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 			got++
 			if got == k {
 				cancel() // the rest are not needed
+				hedge.Stop()
+			} else if !timed {
+				timed = true
+				took := time.Since(start)
+				delay = max(took, hedgeMin)
+				hedge.Reset(max(2*took, hedgeMin) - took)
 			}
+		case r.err != nil && got < k && ctx.Err() != nil:
+			errs = append(errs, r.err) // the read is over: no retry, no warning
 		case r.err != nil && got < k:
 			errs = append(errs, r.err)
 			c.opts.Logger.Warn("piece unavailable, trying another", "segment", s, "piece", r.index, "err", r.err)
@@ -228,7 +287,7 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 	}
 	defer func() {
 		for _, b := range bufs {
-			piecePool.put(b)
+			pool.put(b)
 		}
 	}()
 	if got < k {
@@ -238,11 +297,11 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 		}
 		return nil, withHint(err, "too many storage nodes are offline; retry when more are back")
 	}
-	ct, err := coder.Decode(pieces, seg.Size, ctPool.get(int(seg.Size))[:0])
+	ct, err := coder.Decode(pieces, seg.Size, pool.get(int(seg.Size))[:0])
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", s, err)
 	}
-	defer ctPool.put(ct)
+	defer pool.put(ct)
 	ciph, err := stream.NewCipher(key, objID, layout)
 	if err != nil {
 		return nil, err
@@ -250,9 +309,9 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 	_, segLen := layout.SegmentPlain(s)
 	var pt []byte
 	if off == 0 && n == segLen {
-		pt, err = ciph.OpenSegment(ptPool.get(int(segLen))[:0], s, ct)
+		pt, err = ciph.OpenSegment(pool.get(int(segLen))[:0], s, ct)
 	} else {
-		pt, err = ciph.OpenSegmentRange(ptPool.get(int(n))[:0], s, ct, off, n)
+		pt, err = ciph.OpenSegmentRange(pool.get(int(n))[:0], s, ct, off, n)
 	}
 	if err != nil {
 		return nil, tampered("segment %d: %v", s, err)

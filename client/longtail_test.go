@@ -131,8 +131,8 @@ func TestLongTailCut(t *testing.T) {
 	checkPieces("/f", true)
 
 	// Downloads: stall a node that holds a piece of /g's first segment.
-	// All 3 stored pieces are asked for (k=2 plus one spare); the first two
-	// must be enough.
+	// k=2 pieces are asked for; when the stalled one is late, the download
+	// asks for the third stored piece (hedging) and finishes with it.
 	d.set(slow, false)
 	data2 := randBytes(t, 5*(256<<10)+17)
 	if _, err := c.Put(ctx, "/g", bytes.NewReader(data2), int64(len(data2)), nil); err != nil {

@@ -23,15 +23,17 @@ import (
 var errBadPiece = errors.New("piece failed its hash check")
 
 // nodePool holds one HTTP client per storage node, each pinned to the
-// node's identity, so connections are reused across pieces.
+// node's identity, so connections are reused across pieces, and the
+// Client's pool of piece and segment buffers, so transfers reuse them.
 type nodePool struct {
 	opts    Options
+	bufs    *bufPool
 	mu      sync.Mutex
 	clients map[identity.ID]*http.Client
 }
 
 func newNodePool(o Options) *nodePool {
-	return &nodePool{opts: o, clients: make(map[identity.ID]*http.Client)}
+	return &nodePool{opts: o, bufs: newBufPool(defaultPoolBytes), clients: make(map[identity.ID]*http.Client)}
 }
 
 func (p *nodePool) client(id identity.ID) *http.Client {

@@ -114,9 +114,9 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		plainPool, ctPool, piecePool bufPool
-		mu                           sync.Mutex
-		firstErr                     error
+		pool     = c.nodes.bufs
+		mu       sync.Mutex
+		firstErr error
 	)
 	fail := func(e error) {
 		mu.Lock()
@@ -138,24 +138,27 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 				}
 				continue
 			}
-			plain := plainPool.get(int(n))
+			plain := pool.get(int(n))
 			if err := src.readAt(plain, off); err != nil {
-				plainPool.put(plain)
+				pool.put(plain)
 				fail(err)
 				return
 			}
-			ct, err := ciph.SealSegment(ctPool.get(int(layout.SegmentCipherSize(s)))[:0], s, plain)
-			plainPool.put(plain)
+			// The segment is sealed straight into the piece buffer, where
+			// its ciphertext is the first k pieces: EncodeInto then only
+			// pads and computes the parity, without copying it.
+			ps := coder.PieceSize(layout.SegmentCipherSize(s))
+			buf := pool.get(int(ps) * coder.N())
+			ct, err := ciph.SealSegment(buf[:0], s, plain)
+			pool.put(plain)
 			if err != nil {
+				pool.put(buf)
 				fail(err)
 				return
 			}
-			ps := coder.PieceSize(int64(len(ct)))
-			buf := piecePool.get(int(ps) * coder.N())
 			pieces, err := coder.EncodeInto(ct, buf)
-			ctPool.put(ct)
 			if err != nil {
-				piecePool.put(buf)
+				pool.put(buf)
 				fail(err)
 				return
 			}
@@ -166,7 +169,7 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 			select {
 			case jobs <- job:
 			case <-ctx.Done():
-				piecePool.put(buf)
+				pool.put(buf)
 				return
 			}
 		}
@@ -193,7 +196,7 @@ func (c *Client) upload(ctx context.Context, r io.Reader, size int64, progress f
 						progress(job.plain)
 					}
 				}
-				piecePool.put(job.buf)
+				pool.put(job.buf)
 			}
 		})
 	}
