@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -90,6 +91,40 @@ func BenchmarkPutGet(b *testing.B) {
 			}
 		}
 	})
+
+	// Time to the first byte of a whole-file get: the get is stopped at
+	// its first write, and the time to it is reported as ms-to-first-byte.
+	b.Run("ttfb", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			w := &firstWriter{start: start}
+			_, err := c.Get(ctx, "/get.bin", w, nil)
+			if !errors.Is(err, errFirstByte) || w.n == 0 || !bytes.Equal(w.head, data[:len(w.head)]) {
+				b.Fatalf("get stopped at the first byte: %v (%d bytes)", err, w.n)
+			}
+			total += w.took
+		}
+		b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-first-byte")
+	})
+}
+
+// errFirstByte stops a get at its first write.
+var errFirstByte = errors.New("first byte received")
+
+// firstWriter records when the first write came and refuses it.
+type firstWriter struct {
+	start time.Time
+	took  time.Duration
+	n     int
+	head  []byte
+}
+
+func (w *firstWriter) Write(p []byte) (int, error) {
+	w.took = time.Since(w.start)
+	w.n = len(p)
+	w.head = append(w.head[:0], p[:min(len(p), 4096)]...)
+	return 0, errFirstByte
 }
 
 // fillBenchData fills b with incompressible bytes from a seeded generator.

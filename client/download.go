@@ -62,14 +62,14 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 	}
 	var key [32]byte
 	copy(key[:], ct.Key)
+	ciph, err := stream.NewCipher(key, objID, layout)
+	if err != nil {
+		return tampered("%v", err)
+	}
 	first, last := layout.SegmentsFor(off, n)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type result struct {
-		data []byte
-		err  error
-	}
 	var (
 		wg   sync.WaitGroup
 		pool = c.nodes.bufs
@@ -77,9 +77,11 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 	)
 	// At most SegmentsInFlight segments are held at once, fetching or
 	// waiting to be written: a token is taken before a fetch starts and
-	// given back once its plaintext is written.
+	// given back once its plaintext is written. Each segment's slot
+	// carries one or two runs of plaintext (see readSegment) and is closed
+	// after the last.
 	tokens := make(chan struct{}, c.opts.SegmentsInFlight)
-	slots := make(chan chan result, c.opts.SegmentsInFlight)
+	slots := make(chan chan segResult, c.opts.SegmentsInFlight)
 	// The first segment is fetched and decrypted alone, so that it does
 	// not share the links and cores with the next one: that is the time
 	// to the first byte. The pipeline fills from the second segment on.
@@ -99,21 +101,22 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 					return
 				}
 			}
-			ch := make(chan result, 1)
+			ch := make(chan segResult, 2)
 			seg, err := src.get(ctx, s)
 			if err == nil {
 				// Plaintext range of this segment that the caller wants.
 				segOff, segLen := layout.SegmentPlain(s)
 				lo, hi := max(off, segOff), min(off+n, segOff+segLen)
 				wg.Go(func() {
-					data, err := c.fetchSegment(ctx, seg, s, layout, coder, key, objID, lo-segOff, hi-lo, pool, s == first)
+					defer close(ch)
+					c.readSegment(ctx, seg, s, ciph, coder, lo-segOff, hi-lo, s == first, ch)
 					if s == first {
 						close(firstDone)
 					}
-					ch <- result{data, err}
 				})
 			} else {
-				ch <- result{nil, err}
+				ch <- segResult{nil, err}
+				close(ch)
 			}
 			slots <- ch // never blocks: len(slots) <= len(tokens)
 			if err != nil {
@@ -123,23 +126,28 @@ func (c *Client) read(ctx context.Context, m data, off, n int64, w io.Writer, pr
 	})
 	var werr error
 	for ch := range slots {
-		var r result
-		select {
-		case r = <-ch:
-		case <-ctx.Done():
-			r.err = ctx.Err()
-		}
-		if r.err == nil && werr == nil {
-			if _, err := w.Write(r.data); err != nil {
-				r.err = err
-			} else if progress != nil {
-				progress(int64(len(r.data)))
+		for werr == nil {
+			r, ok := segResult{}, false
+			select {
+			case r, ok = <-ch:
+			case <-ctx.Done():
+				r, ok = segResult{nil, ctx.Err()}, true
 			}
-			pool.put(r.data)
-		}
-		if r.err != nil && werr == nil {
-			werr = r.err
-			cancel()
+			if !ok {
+				break
+			}
+			if r.err == nil {
+				if _, err := w.Write(r.data); err != nil {
+					r.err = err
+				} else if progress != nil {
+					progress(int64(len(r.data)))
+				}
+				pool.put(r.data)
+			}
+			if r.err != nil {
+				werr = r.err
+				cancel()
+			}
 		}
 		<-tokens
 	}
@@ -188,19 +196,15 @@ func (s *segmentSource) get(ctx context.Context, index int) (api.Segment, error)
 // fetchSegment downloads the first k pieces of segment s that verify,
 // rebuilds its ciphertext and decrypts the wanted range [off, off+n)
 // (relative to the segment's first plaintext byte). firstOfRead marks the
-// first segment of a read, which asks for a spare piece up front.
-func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layout stream.Layout, coder *erasure.Coder,
-	key [32]byte, objID [16]byte, off, n int64, pool *bufPool, firstOfRead bool) ([]byte, error) {
+// first segment of a read, which asks for a spare piece up front. It is
+// the whole-piece path that ranged reads fall back to.
+func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph *stream.Cipher, coder *erasure.Coder,
+	off, n int64, firstOfRead bool) ([]byte, error) {
 	k := coder.K()
-	if seg.Index != s || seg.Size != layout.SegmentCipherSize(s) || seg.K != k || seg.N != coder.N() || seg.PieceSize != coder.PieceSize(seg.Size) {
-		return nil, tampered("segment %d has unexpected size or scheme", s)
-	}
-	seen := make(map[int]bool, len(seg.Pieces))
-	for _, p := range seg.Pieces {
-		if p.Index < 0 || p.Index >= seg.N || seen[p.Index] {
-			return nil, tampered("segment %d lists piece %d twice or out of range", s, p.Index)
-		}
-		seen[p.Index] = true
+	layout := ciph.Layout()
+	pool := c.nodes.bufs
+	if err := checkSegment(seg, s, layout, coder); err != nil {
+		return nil, err
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -302,10 +306,6 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, layou
 		return nil, fmt.Errorf("segment %d: %w", s, err)
 	}
 	defer pool.put(ct)
-	ciph, err := stream.NewCipher(key, objID, layout)
-	if err != nil {
-		return nil, err
-	}
 	_, segLen := layout.SegmentPlain(s)
 	var pt []byte
 	if off == 0 && n == segLen {

@@ -15,7 +15,9 @@ func (c *Client) Get(ctx context.Context, p string, w io.Writer, progress func(i
 
 // ReadRange writes n bytes of the file at p, starting at off, to w. n < 0
 // reads to the end. Only the segments covering the range are fetched, and
-// only the blocks covering it are decrypted.
+// only the blocks covering it are decrypted; a small range (at most 4 MiB
+// and a quarter of its segment) is read from byte ranges of the pieces
+// that hold its blocks, each block authenticated before it is released.
 func (c *Client) ReadRange(ctx context.Context, p string, off, n int64, w io.Writer, progress func(int64)) (Entry, error) {
 	return c.ReadVersion(ctx, p, 0, off, n, w, progress)
 }

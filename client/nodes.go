@@ -149,3 +149,56 @@ func (p *nodePool) get(ctx context.Context, o api.PieceOrder, size int64, dst []
 	}
 	return dst, nil
 }
+
+// getRange downloads bytes [off, off+len(dst)) of piece o, whose size is
+// size bytes, into dst with an HTTP Range request. The bytes are not
+// verified against the piece ID: the caller must authenticate them (see
+// readRanged) before using them. A node that has not answered within
+// headerWait is given up on, so that the caller can fall back at once
+// instead of waiting for NodeTimeout.
+func (p *nodePool) getRange(ctx context.Context, o api.PieceOrder, size, off int64, dst []byte, headerWait time.Duration) error {
+	n := int64(len(dst))
+	if off < 0 || n <= 0 || off > size || n > size-off {
+		return fmt.Errorf("node %s: range [%d, %d+%d) outside piece of %d bytes", o.Node.Short(), off, off, n, size)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.NodeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pieceURL(o), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(order.Header, base64.RawURLEncoding.EncodeToString(o.Order))
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	late := time.AfterFunc(headerWait, cancel)
+	resp, err := p.client(o.Node).Do(req)
+	if !late.Stop() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return fmt.Errorf("node %s (%s): no answer within %v", o.Node.Short(), o.Address, headerWait)
+	}
+	if err != nil {
+		return fmt.Errorf("node %s (%s): %w", o.Node.Short(), o.Address, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+		want := fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size)
+		if got := resp.Header.Get("Content-Range"); got != want {
+			return fmt.Errorf("node %s: Content-Range %q, want %q", o.Node.Short(), got, want)
+		}
+	case resp.StatusCode == http.StatusOK && off == 0 && n == size:
+		// The whole piece, as asked.
+	case resp.StatusCode == http.StatusOK:
+		return fmt.Errorf("node %s: the node ignored the Range header", o.Node.Short())
+	default:
+		return nodeError(o, resp)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != n {
+		return fmt.Errorf("node %s: range has %d bytes, want %d", o.Node.Short(), resp.ContentLength, n)
+	}
+	if _, err := io.ReadFull(resp.Body, dst); err != nil {
+		return fmt.Errorf("node %s: read piece range: %w", o.Node.Short(), err)
+	}
+	return nil
+}
