@@ -63,11 +63,9 @@ The password comes from --password-file, NUAGE_PASSWORD, or a prompt.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			if err := a.saveState(c.State()); err != nil {
+			if err := a.keepSession(c, "Signed up and logged in"); err != nil {
 				return err
 			}
-			a.infof("Signed up and logged in as %s on %s\n", c.Email(), c.Server())
 			a.infof("If you forget the password, your files are lost: run `nuage recovery export` and keep the key offline.\n")
 			return nil
 		},
@@ -105,12 +103,7 @@ with --totp or NUAGE_TOTP; on a terminal nuage asks for it when needed.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			if err := a.saveState(c.State()); err != nil {
-				return err
-			}
-			a.infof("Logged in as %s on %s\n", c.Email(), c.Server())
-			return nil
+			return a.keepSession(c, "Logged in")
 		},
 	}
 	serverFlag(cmd, &server)
@@ -317,12 +310,7 @@ if two-factor login is on, from --totp, NUAGE_TOTP or a prompt.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			if err := a.saveState(c.State()); err != nil {
-				return err
-			}
-			a.infof("New password set; logged in as %s on %s\n", c.Email(), c.Server())
-			return nil
+			return a.keepSession(c, "New password set; logged in")
 		},
 	}
 	serverFlag(cmd, &server)
@@ -669,4 +657,15 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// keepSession saves a new session as this config's, closes the client and
+// says who is logged in where ("<what> as EMAIL on SERVER").
+func (a *app) keepSession(c *client.Client, what string) error {
+	defer c.Close()
+	if err := a.saveState(c.State()); err != nil {
+		return err
+	}
+	a.infof("%s as %s on %s\n", what, c.Email(), c.Server())
+	return nil
 }

@@ -267,12 +267,7 @@ func (a *app) mkdirCommand() *cobra.Command {
 		Short:   "Create folders",
 		Example: `  nuage mkdir /photos
   nuage mkdir -p /photos/2026/summer`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("mkdir takes PATH... (got no arguments)")
-			}
-			return nil
-		},
+		Args: minArgs("PATH..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -334,12 +329,7 @@ keep using storage until the trash is emptied (nuage trash empty) and can be
 put back with nuage trash restore.`,
 		Example: `  nuage rm /old.txt
   nuage rm -r /photos/2019`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("rm takes PATH... (got no arguments)")
-			}
-			return nil
-		},
+		Args: minArgs("PATH..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -518,4 +508,14 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usagef("%s takes no arguments (got %q)", cmd.CommandPath(), args)
 	}
 	return nil
+}
+
+// minArgs requires at least one positional argument, named by names in the error.
+func minArgs(names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usagef("%s takes %s (got no arguments)", cmd.CommandPath()[len(cmd.Root().Name())+1:], names)
+		}
+		return nil
+	}
 }

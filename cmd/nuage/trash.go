@@ -95,12 +95,7 @@ created again. A name taken meanwhile is an error; with --overwrite the file
 there is replaced and moved to the trash.`,
 		Example: `  nuage trash restore /notes.txt
   nuage trash restore 5f0c…`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("trash restore takes PATH|ID... (got no arguments)")
-			}
-			return nil
-		},
+		Args: minArgs("PATH|ID..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
