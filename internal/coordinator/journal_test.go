@@ -242,7 +242,7 @@ func TestJournalMismatch(t *testing.T) {
 		{"put sent as delete", []api.Entry{old}, nil, nil, []string{old.ID}, "is sent as a delete"},
 		{"other delete", nil, []string{dir.ID}, nil, []string{old.ID}, "is not a change of the record"},
 		{"put sent twice", []api.Entry{with(func(x *api.Entry) { x.Objects = nil }), with(func(x *api.Entry) { x.ID = randHex16(); x.Objects = nil })}, nil, []api.Entry{with(func(x *api.Entry) { x.Objects = nil }), with(func(x *api.Entry) { x.Objects = nil })}, nil, "sent twice"},
-		{"entry changed twice", []api.Entry{old, old}, nil, []api.Entry{old, old}, nil, "changes entry " + old.ID + " twice"},
+		{"entry changed twice", []api.Entry{old, old}, nil, []api.Entry{old, old}, nil, "changes " + old.ID + " twice"},
 		{"put and delete", []api.Entry{old}, []string{old.ID}, []api.Entry{old}, []string{old.ID}, "twice"},
 	}
 	for _, tt := range tests {

@@ -230,53 +230,177 @@ func TestApplyRefuses(t *testing.T) {
 	mustApply(t, s2, key, c2.recs...)
 }
 
-// refApply is the specification of Apply written the simple way: copy the
-// whole state, apply every change, then check every entry.
-func refApply(s map[ID]EntryState, r Record) (map[ID]EntryState, bool) {
-	next := make(map[ID]EntryState, len(s))
-	for k, v := range s {
-		next[k] = v
+// refState is the state as the reference implementation keeps it.
+type refState struct {
+	entries map[ID]EntryState
+	keys    map[ID]ID // active write key → folder
+	granted map[ID]bool
+}
+
+func newRefState() refState {
+	return refState{entries: map[ID]EntryState{}, keys: map[ID]ID{}, granted: map[ID]bool{}}
+}
+
+func (s refState) clone() refState {
+	c := newRefState()
+	for k, v := range s.entries {
+		c.entries[k] = v
 	}
+	for k, v := range s.keys {
+		c.keys[k] = v
+	}
+	for k := range s.granted {
+		c.granted[k] = true
+	}
+	return c
+}
+
+// refFromState copies a State into a refState.
+func refFromState(s *State) refState {
+	c := newRefState()
+	for k, v := range s.Entries {
+		c.entries[k] = v
+	}
+	for k, v := range s.WriteKeys {
+		c.keys[k] = v
+	}
+	for k := range s.Granted {
+		c.granted[k] = true
+	}
+	return c
+}
+
+// sameAsRef reports how s differs from the reference state ("" if not).
+func sameAsRef(s *State, ref refState) string {
+	if len(s.Entries) != len(ref.entries) {
+		return fmt.Sprintf("%d entries, reference %d", len(s.Entries), len(ref.entries))
+	}
+	for id, e := range ref.entries {
+		if got, ok := s.Entries[id]; !ok || got != e {
+			return fmt.Sprintf("entry %v differs from the reference", id)
+		}
+	}
+	if len(s.WriteKeys) != len(ref.keys) || len(s.Granted) != len(ref.granted) {
+		return fmt.Sprintf("%d active / %d granted keys, reference %d / %d", len(s.WriteKeys), len(s.Granted), len(ref.keys), len(ref.granted))
+	}
+	for k, f := range ref.keys {
+		if got, ok := s.WriteKeys[k]; !ok || got != f {
+			return fmt.Sprintf("write key %v differs from the reference", k)
+		}
+	}
+	for k := range ref.granted {
+		if _, ok := s.Granted[k]; !ok {
+			return fmt.Sprintf("granted key %v missing", k)
+		}
+	}
+	return ""
+}
+
+// refInside reports whether id is strictly inside f in m, the simple way.
+func refInside(m map[ID]EntryState, id, f ID) bool {
+	if id == f {
+		return false
+	}
+	for range len(m) + 1 {
+		if id == f {
+			return true
+		}
+		e, ok := m[id]
+		if !ok {
+			return false
+		}
+		id = e.Parent
+	}
+	return false
+}
+
+// refApply is the specification of Apply written the simple way: copy the
+// whole state, apply every change in order, checking each against the
+// state so far (a writer's existing entries against the state before the
+// record), then check every entry. The record's MAC, seq and prev are
+// not its concern. With noConfine it skips the confinement of writer
+// records (to measure how often a test depends on it).
+func refApply(s refState, r Record, noConfine bool) (refState, bool) {
+	next := s.clone()
+	var folder ID
+	if r.Writer() {
+		f, ok := s.keys[r.KeyID]
+		if !ok {
+			return refState{}, false
+		}
+		folder = f
+	}
+	confine := r.Writer() && !noConfine
 	seen := map[ID]bool{}
 	for _, c := range r.Changes {
 		if seen[c.Entry] {
-			return nil, false
+			return refState{}, false
 		}
 		seen[c.Entry] = true
 		switch c.Op {
 		case Put:
-			if c.Parent == (ID{}) && r.Seq != 1 {
-				if old, ok := s[c.Entry]; !ok || old.Parent != (ID{}) {
-					return nil, false
+			if confine {
+				if _, ok := s.entries[c.Entry]; ok && !refInside(s.entries, c.Entry, folder) {
+					return refState{}, false
+				}
+				if c.Entry == folder || (c.Parent != folder && !refInside(next.entries, c.Parent, folder)) {
+					return refState{}, false
 				}
 			}
-			next[c.Entry] = EntryState{c.Parent, c.Hash}
-		case Delete:
-			if _, ok := next[c.Entry]; !ok {
-				return nil, false
+			if c.Parent == (ID{}) && r.Seq != 1 {
+				if old, ok := s.entries[c.Entry]; !ok || old.Parent != (ID{}) {
+					return refState{}, false
+				}
 			}
-			delete(next, c.Entry)
+			next.entries[c.Entry] = EntryState{c.Parent, c.Hash}
+		case Delete:
+			if _, ok := next.entries[c.Entry]; !ok {
+				return refState{}, false
+			}
+			if confine && !refInside(s.entries, c.Entry, folder) {
+				return refState{}, false
+			}
+			delete(next.entries, c.Entry)
+		case Grant:
+			if r.Writer() || s.granted[c.Entry] || c.Parent == (ID{}) {
+				return refState{}, false
+			}
+			if f, ok := next.entries[c.Parent]; !ok || f.Parent == (ID{}) {
+				return refState{}, false
+			}
+			next.keys[c.Entry] = c.Parent
+			next.granted[c.Entry] = true
+		case Revoke:
+			if r.Writer() {
+				return refState{}, false
+			}
+			if _, ok := s.keys[c.Entry]; !ok {
+				return refState{}, false
+			}
+			delete(next.keys, c.Entry)
+		default:
+			return refState{}, false
 		}
 	}
-	for id, e := range next {
+	for id, e := range next.entries {
 		if e.Parent == (ID{}) {
 			continue
 		}
-		if _, ok := next[e.Parent]; !ok {
-			return nil, false
+		if _, ok := next.entries[e.Parent]; !ok {
+			return refState{}, false
 		}
 		cur := id
-		for range len(next) + 1 {
-			cur = next[cur].Parent
+		for range len(next.entries) + 1 {
+			cur = next.entries[cur].Parent
 			if cur == id {
-				return nil, false
+				return refState{}, false
 			}
 			if cur == (ID{}) {
 				break
 			}
 		}
 		if cur != (ID{}) {
-			return nil, false
+			return refState{}, false
 		}
 	}
 	return next, true
@@ -309,14 +433,13 @@ func TestApplyMatchesReference(t *testing.T) {
 	for run := range 200 {
 		c := &chain{key: key}
 		s := NewState()
-		ref := map[ID]EntryState{}
 		c.next(put(ID{1}, ID{}, [32]byte{1}), put(ID{2}, ID{}, [32]byte{2}))
 		mustApply(t, s, key, c.recs[0])
-		ref, _ = refApply(ref, mustParse(t, c.recs[0]))
+		ref, _ := refApply(newRefState(), mustParse(t, c.recs[0]), false)
 		for step := range 60 {
 			r := Record{Seq: c.seq + 1, Prev: c.head, Time: t0, Changes: randomRecord(rnd, c.seq+1)}
 			enc := r.Seal(key)
-			want, ok := refApply(ref, r)
+			want, ok := refApply(ref, r, false)
 			err := s.Apply(enc, key)
 			if ok != (err == nil) {
 				t.Fatalf("run %d step %d: reference accepts=%v, Apply: %v (changes %v)", run, step, ok, err, r.Changes)
@@ -326,26 +449,14 @@ func TestApplyMatchesReference(t *testing.T) {
 				c.seq, c.head = r.Seq, Hash(enc)
 				ref = want
 			}
-			if len(s.Entries) != len(ref) {
-				t.Fatalf("run %d step %d: %d entries, reference %d", run, step, len(s.Entries), len(ref))
+			if d := sameAsRef(s, ref); d != "" {
+				t.Fatalf("run %d step %d: %s", run, step, d)
 			}
-			kids, top := 0, 0
-			for id, e := range ref {
-				if s.Entries[id] != e {
-					t.Fatalf("run %d step %d: entry %v differs", run, step, id)
-				}
-				kids += len(s.Children(id))
-				if e.Parent == (ID{}) {
-					top++
-				}
-			}
-			if kids != len(ref)-top {
-				t.Fatalf("run %d step %d: the children index lists %d entries, want %d", run, step, kids, len(ref)-top)
-			}
+			checkIndex(t, s)
 		}
 		// The index rebuilt from scratch agrees with the incremental one.
 		fresh := s.Clone()
-		for id := range ref {
+		for id := range ref.entries {
 			if a, b := fresh.Children(id), s.Children(id); fmt.Sprint(a) != fmt.Sprint(b) {
 				t.Fatalf("run %d: children of %v: rebuilt %v, incremental %v", run, id, a, b)
 			}
@@ -353,6 +464,28 @@ func TestApplyMatchesReference(t *testing.T) {
 	}
 	if accepted < 1000 {
 		t.Fatalf("only %d random records accepted: the test exercises too little", accepted)
+	}
+}
+
+// checkIndex checks that the children index lists every non-top-level
+// entry once, under its parent.
+func checkIndex(t testing.TB, s *State) {
+	t.Helper()
+	kids, top := 0, 0
+	for id, e := range s.Entries {
+		n := s.Children(id)
+		kids += len(n)
+		for _, k := range n {
+			if s.Entries[k].Parent != id {
+				t.Fatalf("the children index lists %v under %v, its parent is %v", k, id, s.Entries[k].Parent)
+			}
+		}
+		if e.Parent == (ID{}) {
+			top++
+		}
+	}
+	if kids != len(s.Entries)-top {
+		t.Fatalf("the children index lists %d entries, want %d", kids, len(s.Entries)-top)
 	}
 }
 
