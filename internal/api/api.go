@@ -37,6 +37,12 @@ const (
 	CodeTOTPRequired   = "totp_required"  // login needs a two-factor code
 	CodeStale          = "stale"          // journal record does not follow the latest (sync and retry)
 	CodeQuotaExceeded  = "quota_exceeded" // the account's quota would be exceeded
+	CodeOutOfScope     = "out_of_scope"   // a link or share session asked for something outside its subtree
+	CodeLinkAuth       = "link_auth"      // wrong link password (or damaged link secret)
+	CodeLinkRevoked    = "link_revoked"   // 410: the owner revoked the link
+	CodeLinkExpired    = "link_expired"   // 410: the link's expiry passed
+	CodeLinkExhausted  = "link_exhausted" // 410: the link's download limit is reached
+	CodeLinkGone       = "link_gone"      // 410: the link's target was deleted
 )
 
 // Scheme is an erasure-coding scheme: any K of N pieces rebuild a segment.
@@ -104,6 +110,10 @@ type SignupRequest struct {
 	// private half wrapped under the master key (spec §2.3).
 	PublicKey         []byte `json:"public_key"`
 	WrappedPrivateKey []byte `json:"wrapped_private_key"`
+	// SigningKey is the account's Ed25519 public key; WrappedSigningKey
+	// its 32-byte seed wrapped under the master key (spec §2.3).
+	SigningKey        []byte `json:"signing_key"`
+	WrappedSigningKey []byte `json:"wrapped_signing_key"`
 	// Journal is record 1 of the account's journal: it puts Root and Trash (spec §9).
 	Journal []byte `json:"journal"`
 }
@@ -126,6 +136,10 @@ type Session struct {
 	Trash             Entry  `json:"trash"`
 	PublicKey         []byte `json:"public_key"`
 	WrappedPrivateKey []byte `json:"wrapped_private_key"`
+	// SigningKey and WrappedSigningKey are empty for an account created
+	// before signing keys existed (the client sets them on first use).
+	SigningKey        []byte `json:"signing_key,omitempty"`
+	WrappedSigningKey []byte `json:"wrapped_signing_key,omitempty"`
 	TOTP              bool   `json:"totp"`               // two-factor login is enabled
 	TokenID           string `json:"token_id,omitempty"` // set for API-token logins
 	Expires           int64  `json:"expires"`
@@ -315,4 +329,146 @@ type Usage struct {
 	Quota   int64 `json:"quota,omitempty"` // 0: unlimited
 	Files   int64 `json:"files"`
 	Folders int64 `json:"folders"`
+}
+
+// SigningKeySet sets an account's Ed25519 key pair if it has none
+// (POST /account/signing-key).
+type SigningKeySet struct {
+	SigningKey        []byte `json:"signing_key"`
+	WrappedSigningKey []byte `json:"wrapped_signing_key"`
+}
+
+// AccountKeys answers GET /accounts/keys?email= and GET /accounts/{id}/keys:
+// what another user needs to share with the account (spec §11.1).
+type AccountKeys struct {
+	Account    string `json:"account"`
+	Email      string `json:"email"`
+	PublicKey  []byte `json:"public_key"`            // X25519
+	SigningKey []byte `json:"signing_key,omitempty"` // Ed25519; empty until the account sets it
+}
+
+// JournalHead answers GET /journal/head.
+type JournalHead struct {
+	Seq  uint64 `json:"seq"`
+	Head []byte `json:"head"` // SHA-256 of the latest record (32 bytes; empty if none)
+}
+
+// LinkKDF is the Argon2id parameters of a link password (spec §10).
+type LinkKDF struct {
+	Salt []byte `json:"salt"`
+	T    uint32 `json:"t"`
+	M    uint32 `json:"m"` // KiB
+	P    uint8  `json:"p"`
+}
+
+// LinkCreate creates a link (POST /links). Times are Unix seconds; zero
+// Expires and MaxDownloads mean none.
+type LinkCreate struct {
+	ID               string   `json:"id"`     // chosen by the client (hex)
+	Target           string   `json:"target"` // entry ID (hex)
+	Expires          int64    `json:"expires,omitempty"`
+	MaxDownloads     int64    `json:"max_downloads,omitempty"`
+	Verifier         []byte   `json:"verifier"`
+	KDF              *LinkKDF `json:"kdf,omitempty"` // nil: no password
+	WrappedLinkKey   []byte   `json:"wrapped_link_key"`
+	WrappedTargetKey []byte   `json:"wrapped_target_key"`
+	OwnerLinkKey     []byte   `json:"owner_link_key"`
+	OwnerSecret      []byte   `json:"owner_secret"`
+}
+
+// Link is a link as its owner sees it (POST and GET /links).
+type Link struct {
+	ID               string `json:"id"`
+	Target           string `json:"target"`
+	Kind             string `json:"kind"` // the target's kind
+	Created          int64  `json:"created"`
+	Expires          int64  `json:"expires,omitempty"`
+	MaxDownloads     int64  `json:"max_downloads,omitempty"`
+	Downloads        int64  `json:"downloads"`
+	Revoked          int64  `json:"revoked,omitempty"` // when, if revoked
+	Password         bool   `json:"password"`
+	WrappedTargetKey []byte `json:"wrapped_target_key"`
+	OwnerLinkKey     []byte `json:"owner_link_key"`
+	OwnerSecret      []byte `json:"owner_secret"`
+}
+
+// Links answers GET /links (ordered by creation).
+type Links struct {
+	Links []Link `json:"links"`
+}
+
+// LinkTargetKey replaces a link's target-key wrap (PUT /links/{id}/target-key).
+type LinkTargetKey struct {
+	WrappedTargetKey []byte `json:"wrapped_target_key"`
+}
+
+// LinkPrelude answers GET /links/{id}/prelude (no auth).
+type LinkPrelude struct {
+	Password bool     `json:"password"`
+	KDF      *LinkKDF `json:"kdf,omitempty"`
+}
+
+// LinkOpen opens a link session (POST /links/{id}/open, no auth).
+type LinkOpen struct {
+	Auth     []byte `json:"auth"`               // the link auth key (32 bytes)
+	Download bool   `json:"download,omitempty"` // count this session as a download now
+}
+
+// LinkSession answers LinkOpen: a read-only session scoped to the target.
+type LinkSession struct {
+	Token            string `json:"token"`
+	Expires          int64  `json:"expires"` // of the session
+	Owner            string `json:"owner"`   // the owner's account ID
+	Target           string `json:"target"`
+	Kind             string `json:"kind"`
+	WrappedLinkKey   []byte `json:"wrapped_link_key"`
+	WrappedTargetKey []byte `json:"wrapped_target_key"`
+}
+
+// ShareCreate creates a share (POST /shares).
+type ShareCreate struct {
+	ID        string `json:"id"`        // chosen by the client (hex)
+	Root      string `json:"root"`      // the shared folder's entry ID
+	Recipient string `json:"recipient"` // account ID
+	Write     bool   `json:"write,omitempty"`
+	KeyID     string `json:"key_id,omitempty"` // the write key (granted in the journal) for a read-write share
+	Epoch     uint32 `json:"epoch"`
+	Sealed    []byte `json:"sealed"` // the sealed share (spec §11.2)
+}
+
+// ShareUpdate replaces a share's level, write key and sealed share (PUT /shares/{id}).
+type ShareUpdate struct {
+	Write  bool   `json:"write,omitempty"`
+	KeyID  string `json:"key_id,omitempty"`
+	Epoch  uint32 `json:"epoch"`
+	Sealed []byte `json:"sealed"`
+}
+
+// Share is a share as its owner or recipient sees it.
+type Share struct {
+	ID             string `json:"id"`
+	Owner          string `json:"owner"`
+	OwnerEmail     string `json:"owner_email"`
+	Root           string `json:"root"`
+	Recipient      string `json:"recipient"`
+	RecipientEmail string `json:"recipient_email"`
+	Write          bool   `json:"write"`
+	KeyID          string `json:"key_id,omitempty"`
+	Epoch          uint32 `json:"epoch"`
+	Sealed         []byte `json:"sealed"`
+	Created        int64  `json:"created"`
+	Updated        int64  `json:"updated"`
+}
+
+// Shares answers GET /shares and GET /shares/incoming (ordered by creation).
+type Shares struct {
+	Shares []Share `json:"shares"`
+}
+
+// ShareSession answers POST /shares/{id}/session: a session scoped to the
+// shared folder, read-write if the share is.
+type ShareSession struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"`
+	Write   bool   `json:"write"`
 }

@@ -41,6 +41,10 @@ type Account struct {
 	// private key wrapped under the master key.
 	PublicKey         []byte
 	WrappedPrivateKey []byte
+	// SigningKey is the account's Ed25519 public key; WrappedSigningKey
+	// its seed wrapped under the master key. Both empty until set.
+	SigningKey        []byte
+	WrappedSigningKey []byte
 	// RecoveryVerifier and RecoveryWrap are empty until a recovery key is exported.
 	RecoveryVerifier []byte
 	RecoveryWrap     []byte
@@ -69,6 +73,21 @@ type JournalRecord struct {
 	Hash    [32]byte // SHA-256 of Data
 	Data    []byte
 	Created time.Time
+	// Grants and Revokes are the write-key changes the record makes
+	// (spec §9 ops 3 and 4), applied by Commit with it. They are not
+	// stored as part of the record (they are inside Data) and are empty
+	// in records read back.
+	Grants  []WriteKey
+	Revokes []ID16
+}
+
+// WriteKey is a write key granted in an account's journal for one shared
+// folder (spec §9, §11.3). Only its ID is known to the coordinator.
+type WriteKey struct {
+	ID   ID16
+	Root ID16 // the folder it was granted for
+	// Active is false once the key is revoked.
+	Active bool
 }
 
 // Usage is what an account stores.
@@ -83,6 +102,52 @@ type Session struct {
 	TokenHash [32]byte
 	Account   ID16
 	Expires   time.Time
+	// A scoped session (link or share, spec §8) acts as Account restricted
+	// to the subtree of Root; zero Root means the whole account. Write is
+	// set for read-write share sessions; Share or Link names what the
+	// session was opened for (at most one is set). Downloaded records
+	// whether a link session was counted as a download.
+	Root       ID16
+	Write      bool
+	Share      ID16
+	Link       ID16
+	Downloaded bool
+	// Opener is the recipient who opened a share session (zero for other
+	// sessions): ending the recipient's sessions ends it too.
+	Opener ID16
+}
+
+// Link is a public link to an entry of an account (spec §10). Every key
+// field is a wrap the coordinator cannot open.
+type Link struct {
+	ID               ID16
+	Account          ID16
+	Target           ID16
+	Created          time.Time
+	Expires          time.Time // zero: never
+	MaxDownloads     int64     // 0: unlimited
+	Downloads        int64
+	Revoked          time.Time // zero: not revoked
+	Verifier         []byte
+	KDF              []byte // JSON LinkKDF; nil without a password
+	WrappedLinkKey   []byte
+	WrappedTargetKey []byte
+	OwnerLinkKey     []byte
+	OwnerSecret      []byte
+}
+
+// Share is a folder of Owner shared with Recipient (spec §11).
+type Share struct {
+	ID        ID16
+	Owner     ID16
+	Root      ID16
+	Recipient ID16
+	Write     bool
+	KeyID     ID16 // zero for read-only shares
+	Epoch     uint32
+	Sealed    []byte
+	Created   time.Time
+	Updated   time.Time
 }
 
 // Kind of an entry.
@@ -184,6 +249,9 @@ type DB interface {
 	// UseTOTPStep records that step was used; ErrConflict if step is not
 	// after the last one used (a code works once).
 	UseTOTPStep(ctx context.Context, account ID16, step int64) error
+	// SetSigningKey sets the account's Ed25519 key pair; ErrExists if it
+	// already has one (a key is never replaced this way).
+	SetSigningKey(ctx context.Context, account ID16, pub, wrapped []byte) error
 
 	// API tokens.
 	CreateToken(ctx context.Context, t Token) error // ErrExists on a duplicate ID or (account, name)
@@ -197,8 +265,49 @@ type DB interface {
 	SessionByToken(ctx context.Context, tokenHash [32]byte) (Session, error) // ErrNotFound if absent or expired
 	DeleteSession(ctx context.Context, tokenHash [32]byte) error
 	// DeleteSessions deletes every session of the account except keep
-	// (a zero keep deletes them all) and returns how many it deleted.
+	// (a zero keep deletes them all) and returns how many it deleted:
+	// its logins, the sessions opened for its links, and the share
+	// sessions it opened (as Opener) on other accounts' folders — but not
+	// the share sessions other accounts opened on its folders.
 	DeleteSessions(ctx context.Context, account ID16, keep [32]byte) (int, error)
+	// DeleteShareSessions and DeleteLinkSessions end every session opened
+	// for the share or link.
+	DeleteShareSessions(ctx context.Context, share ID16) error
+	DeleteLinkSessions(ctx context.Context, link ID16) error
+	// MarkDownloaded counts a link session as a download of its link, once:
+	// if the session is already counted it does nothing; if the link's
+	// MaxDownloads would be exceeded it returns ErrConflict and counts
+	// nothing. Both in one transaction.
+	MarkDownloaded(ctx context.Context, tokenHash [32]byte) error
+
+	// Links.
+	CreateLink(ctx context.Context, l Link) error // ErrExists on a duplicate ID
+	// Link returns any account's link by ID (links are opened without an account).
+	Link(ctx context.Context, id ID16) (Link, error)
+	Links(ctx context.Context, account ID16) ([]Link, error) // ordered by Created, then ID
+	// RevokeLink sets Revoked (if not set yet) and ends the link's
+	// sessions; ErrNotFound if absent or another account's.
+	RevokeLink(ctx context.Context, account, id ID16, at time.Time) error
+	// SetLinkTargetKey replaces the target-key wrap; ErrNotFound if absent or another account's.
+	SetLinkTargetKey(ctx context.Context, account, id ID16, wrapped []byte) error
+
+	// Shares.
+	// CreateShare stores a share; ErrExists on a duplicate ID or (Owner,
+	// Root, Recipient).
+	CreateShare(ctx context.Context, s Share) error
+	Share(ctx context.Context, id ID16) (Share, error)
+	SharesByOwner(ctx context.Context, owner ID16) ([]Share, error)         // ordered by Created, then ID
+	SharesByRecipient(ctx context.Context, recipient ID16) ([]Share, error) // ordered by Created, then ID
+	// UpdateShare replaces Write, KeyID, Epoch and Sealed (and Updated);
+	// ErrNotFound if absent or not owner's.
+	UpdateShare(ctx context.Context, owner ID16, s Share) error
+	// DeleteShare removes the share and ends its sessions; ErrNotFound if
+	// absent or not owner's.
+	DeleteShare(ctx context.Context, owner, id ID16) error
+
+	// WriteKey returns a write key granted in the account's journal
+	// (active or revoked); ErrNotFound if never granted.
+	WriteKey(ctx context.Context, account, id ID16) (WriteKey, error)
 
 	// Entries. All are scoped to one account: an entry of another account is ErrNotFound.
 	Entry(ctx context.Context, account, id ID16) (Entry, error)
@@ -207,6 +316,14 @@ type DB interface {
 	// record, both read from one snapshot: the listing is exactly the
 	// folder's state after that record.
 	ChildrenAt(ctx context.Context, account, parent ID16) ([]Entry, uint64, error)
+	// Ancestors returns the IDs of the folders above entry id, its parent
+	// first and its top-level folder last (empty for a top-level folder),
+	// reading at most max of them (ErrConflict if there are more).
+	// ErrNotFound if id is not an entry of the account.
+	Ancestors(ctx context.Context, account, id ID16, max int) ([]ID16, error)
+	// EntriesWithObject lists the entries of the account that reference
+	// object (as current content or older version), ordered by ID.
+	EntriesWithObject(ctx context.Context, account, object ID16) ([]ID16, error)
 
 	// Journal.
 	// Commit appends rec to the account's journal and applies its entries
@@ -220,7 +337,10 @@ type DB interface {
 	// top-level folder is deleted, or an object referenced is not a
 	// committed object of the account or is referenced by another entry.
 	// Objects an entry stops referencing (and those of deleted files) are
-	// deleted and their pieces queued for deletion.
+	// deleted and their pieces queued for deletion. rec.Grants are stored
+	// as active write keys (ErrExists if a key ID was granted before) and
+	// rec.Revokes deactivate keys (ErrNotFound unless active), in the same
+	// transaction.
 	Commit(ctx context.Context, account ID16, rec JournalRecord, prev [32]byte, puts []Entry, deletes []ID16) error
 	// Journal returns up to limit records with Seq > after, in order.
 	Journal(ctx context.Context, account ID16, after uint64, limit int) ([]JournalRecord, error)

@@ -31,11 +31,32 @@
 //   - a (node, piece ID) still referenced by a stored piece is never
 //     queued for deletion, by any method;
 //   - times round-trip with microsecond precision (the suite uses no
-//     finer times).
+//     finer times);
+//   - a session opened for a share or link that does not exist is
+//     ErrNotFound, for a revoked link or (writable) for a read-only share
+//     ErrConflict, so that no session outlives a revocation it raced
+//     with; scoped sessions have the owner as their account, so
+//     DeleteSessions of the owner ends them; DeleteShareSessions and
+//     DeleteLinkSessions with nothing to end succeed; MarkDownloaded of an
+//     absent or expired session is ErrNotFound, and a session already
+//     counted stays counted (nil) even once the link's limit is reached;
+//   - CreateLink and CreateShare for an unknown account are ErrNotFound;
+//     Links, SharesByOwner and SharesByRecipient of an unknown account are
+//     empty; RevokeLink of a revoked link keeps the first revocation time;
+//     UpdateShare keeps the fields it does not replace (Created among them);
+//   - a journal record may change write keys only, with no entry; a key ID
+//     is per account (two accounts may grant the same one); a record that
+//     names a key twice fails, and a failed or stale Commit applies none of
+//     its grants and revokes;
+//   - Ancestors with a limit equal to the entry's depth succeeds;
+//     EntriesWithObject of an object no entry of the account references
+//     (another account's, pending, unknown) is empty, not an error.
 //
 // Calls that break the contract outright (a zero ID, k > n, a negative
-// limit, a journal record whose hash is not the SHA-256 of its data) must
-// fail, with an error the suite does not inspect.
+// limit, a journal record whose hash is not the SHA-256 of its data, a
+// read-write share without a write key ID, a session opened for both a
+// share and a link, MarkDownloaded of a session not opened for a link)
+// must fail, with an error the suite does not inspect.
 package metadbtest
 
 import (
@@ -74,6 +95,14 @@ func Run(t *testing.T, open func(t *testing.T) metadb.DB) {
 		{"Node", nodeTests},
 		{"Deletion", deletionTests},
 		{"Usage", usageTests},
+		{"SigningKey", signingKeyTests},
+		{"ScopedSession", scopedSessionTests},
+		{"Link", linkTests},
+		{"Download", downloadTests},
+		{"Share", shareTests},
+		{"WriteKey", writeKeyTests},
+		{"Ancestors", ancestorTests},
+		{"EntriesWithObject", entriesWithObjectTests},
 		{"Concurrency", concurrencyTests},
 		{"Context", contextTests},
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 const accountCols = `id, email, kdf, verifier, wrapped_master_key, root_entry, trash_entry, public_key, wrapped_private_key,
-	recovery_verifier, recovery_wrap, totp_secret, totp_last_step, created`
+	recovery_verifier, recovery_wrap, totp_secret, totp_last_step, created, signing_key, wrapped_signing_key`
 
 // validTopFolder checks that e is a top-level folder of account with the
 // given ID: no parent, no objects. Its name tag may be empty: it is in no
@@ -46,9 +46,10 @@ func validRecord(rec *metadb.JournalRecord) error {
 // CreateAccount creates an account, its root and trash folders and record
 // 1 of its journal in one transaction. root and trash must be folders of
 // the account with no parent and no objects, whose IDs are a.RootEntry and
-// a.TrashEntry (distinct); first must have Seq 1 and Hash = SHA-256(Data)
-// (ErrInvalid otherwise). A duplicate e-mail or account ID, or a folder ID
-// already in use, is ErrExists.
+// a.TrashEntry (distinct); first must have Seq 1 and Hash = SHA-256(Data);
+// the signing key and its wrap are both set or both empty (ErrInvalid
+// otherwise). A duplicate e-mail or account ID, or a folder ID already in
+// use, is ErrExists.
 func (db *DB) CreateAccount(ctx context.Context, a metadb.Account, root, trash metadb.Entry, first metadb.JournalRecord) error {
 	const op = "create account"
 	if err := func() error {
@@ -61,6 +62,8 @@ func (db *DB) CreateAccount(ctx context.Context, a metadb.Account, root, trash m
 			return fmt.Errorf("%w: the root and trash folders are the same entry", ErrInvalid)
 		case first.Seq != 1:
 			return fmt.Errorf("%w: the first journal record has seq %d", ErrInvalid, first.Seq)
+		case (len(a.SigningKey) == 0) != (len(a.WrappedSigningKey) == 0):
+			return fmt.Errorf("%w: a signing key without its wrap, or a wrap without its key", ErrInvalid)
 		}
 		if err := validTopFolder("root", &root, a.ID, a.RootEntry); err != nil {
 			return err
@@ -74,10 +77,10 @@ func (db *DB) CreateAccount(ctx context.Context, a metadb.Account, root, trash m
 	}
 	return db.write(ctx, op, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15)`,
 			a.ID[:], a.Email, blob(a.KDF), blob(a.Verifier), blob(a.WrappedMasterKey), a.RootEntry[:], a.TrashEntry[:],
 			blob(a.PublicKey), blob(a.WrappedPrivateKey), nullBlob(a.RecoveryVerifier), nullBlob(a.RecoveryWrap),
-			nullBlob(a.TOTPSecret), encTime(a.Created)); err != nil {
+			nullBlob(a.TOTPSecret), encTime(a.Created), nullBlob(a.SigningKey), nullBlob(a.WrappedSigningKey)); err != nil {
 			return err
 		}
 		for _, e := range []*metadb.Entry{&root, &trash} {
@@ -108,7 +111,8 @@ func scanAccount(row scanner) (metadb.Account, error) {
 		created int64
 	)
 	if err := row.Scan(scanID(&a.ID), &a.Email, &a.KDF, &a.Verifier, &a.WrappedMasterKey, scanID(&a.RootEntry), scanID(&a.TrashEntry),
-		&a.PublicKey, &a.WrappedPrivateKey, &a.RecoveryVerifier, &a.RecoveryWrap, &a.TOTPSecret, &a.TOTPLastStep, &created); err != nil {
+		&a.PublicKey, &a.WrappedPrivateKey, &a.RecoveryVerifier, &a.RecoveryWrap, &a.TOTPSecret, &a.TOTPLastStep, &created,
+		&a.SigningKey, &a.WrappedSigningKey); err != nil {
 		return metadb.Account{}, err
 	}
 	a.Created = decTime(created)
@@ -176,6 +180,33 @@ func (db *DB) UseTOTPStep(ctx context.Context, account metadb.ID16, step int64) 
 			return err
 		}
 		return fmt.Errorf("%w: TOTP step %d is not after the last one used (%d)", metadb.ErrConflict, step, last)
+	})
+}
+
+// SetSigningKey sets the account's Ed25519 public key and wrapped seed,
+// which must not be empty (ErrInvalid). It is one conditional UPDATE: an
+// account that already has a signing key keeps it (ErrExists), so of
+// concurrent calls exactly one succeeds. ErrNotFound if the account does
+// not exist.
+func (db *DB) SetSigningKey(ctx context.Context, account metadb.ID16, pub, wrapped []byte) error {
+	const op = "set signing key"
+	if len(pub) == 0 || len(wrapped) == 0 {
+		return fmt.Errorf("sqlite: %s: %w: empty public key or wrapped seed", op, ErrInvalid)
+	}
+	return db.write(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET signing_key = $2, wrapped_signing_key = $3
+WHERE id = $1 AND signing_key IS NULL`, account[:], pub, wrapped)
+		if err != nil {
+			return err
+		}
+		if mustAffect(res) == nil {
+			return nil
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, account[:]).Scan(&one); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the account has a signing key", metadb.ErrExists)
 	})
 }
 
@@ -273,18 +304,93 @@ func (db *DB) TouchToken(ctx context.Context, id metadb.ID16, used time.Time) er
 	})
 }
 
+// sessionCols are the columns of a session but its token hash.
+const sessionCols = `account, expires, root, writable, share, link, downloaded, opener`
+
+// validSession checks the scope of a session: a session opened for a share
+// or a link (never both) is scoped to a root entry; only a share session
+// may write, only a link session be counted as a download.
+func validSession(s *metadb.Session) error {
+	var zero metadb.ID16
+	switch {
+	case s.Share != zero && s.Link != zero:
+		return fmt.Errorf("%w: a session opened for both a share and a link", ErrInvalid)
+	case (s.Share != zero || s.Link != zero) && s.Root == zero:
+		return fmt.Errorf("%w: a share or link session without a root", ErrInvalid)
+	case s.Write && s.Share == zero:
+		return fmt.Errorf("%w: a writable session not opened for a share", ErrInvalid)
+	case s.Downloaded && s.Link == zero:
+		return fmt.Errorf("%w: a session counted as a download not opened for a link", ErrInvalid)
+	case s.Opener != zero && s.Share == zero:
+		return fmt.Errorf("%w: an opener for a session not opened for a share", ErrInvalid)
+	case s.Opener != zero && s.Opener == s.Account:
+		return fmt.Errorf("%w: a share session opened by the share's owner", ErrInvalid)
+	}
+	return nil
+}
+
 // CreateSession stores a session (ErrExists if the token hash is taken,
-// ErrNotFound if the account does not exist). Sessions that have expired
-// are purged in the same transaction.
+// ErrNotFound if the account, or the share or link it is opened for, does
+// not exist). A share or link session must have the share's or link's
+// owner as its account (ErrInvalid), so that ending the owner's sessions
+// ends it too. The share or link is read in the same transaction, so that
+// a session cannot outlive a revocation that raced with its opening: a
+// session of a revoked link, or a writable session of a share that is no
+// longer read-write, is ErrConflict. Sessions that have expired are purged
+// in the same transaction.
 func (db *DB) CreateSession(ctx context.Context, s metadb.Session) error {
-	return db.write(ctx, "create session", func(tx *sql.Tx) error {
+	const op = "create session"
+	if err := validSession(&s); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return db.write(ctx, op, func(tx *sql.Tx) error {
+		if err := sessionScope(ctx, tx, &s); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= $1`, encTime(time.Now())); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, account, expires) VALUES ($1, $2, $3)`,
-			s.TokenHash[:], s.Account[:], encTime(s.Expires))
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, `+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			s.TokenHash[:], s.Account[:], encTime(s.Expires), nullID(s.Root), s.Write, nullID(s.Share), nullID(s.Link), s.Downloaded, nullID(s.Opener))
 		return err
 	})
+}
+
+// sessionScope checks, in tx, the share or link a session is opened for.
+func sessionScope(ctx context.Context, tx *sql.Tx, s *metadb.Session) error {
+	var (
+		what  string
+		owner metadb.ID16
+		err   error
+		open  bool // the share allows the session's level, the link is not revoked
+	)
+	switch {
+	case s.Share != (metadb.ID16{}):
+		what = "share"
+		var writable bool
+		err = tx.QueryRowContext(ctx, `SELECT owner, writable FROM shares WHERE id = $1`, s.Share[:]).Scan(scanID(&owner), &writable)
+		open = writable || !s.Write
+	case s.Link != (metadb.ID16{}):
+		what = "link"
+		var revoked int64
+		err = tx.QueryRowContext(ctx, `SELECT account, revoked FROM links WHERE id = $1`, s.Link[:]).Scan(scanID(&owner), &revoked)
+		open = revoked == zeroTime
+	default:
+		return nil
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %s", metadb.ErrNotFound, what)
+	case err != nil:
+		return err
+	case owner != s.Account:
+		return fmt.Errorf("%w: a %s session whose account is not the %s's owner", ErrInvalid, what, what)
+	case !open && what == "link":
+		return fmt.Errorf("%w: the link is revoked", metadb.ErrConflict)
+	case !open:
+		return fmt.Errorf("%w: a writable session of a read-only share", metadb.ErrConflict)
+	}
+	return nil
 }
 
 // SessionByToken returns the session with the token hash, or ErrNotFound
@@ -295,8 +401,9 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash [32]byte) (metadb.Se
 		s       = metadb.Session{TokenHash: tokenHash}
 		expires int64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT account, expires FROM sessions WHERE token_hash = $1 AND expires > $2`,
-		tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires)
+	err := db.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1 AND expires > $2`,
+		tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires, scanID(&s.Root), &s.Write, scanID(&s.Share),
+		scanID(&s.Link), &s.Downloaded, scanID(&s.Opener))
 	if err != nil {
 		return metadb.Session{}, wrap("session by token", err)
 	}
@@ -314,14 +421,34 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash [32]byte) error {
 	return wrap("delete session", mustAffect(res))
 }
 
-// DeleteSessions deletes every session of the account but keep.
+// deleteSessionsQuery deletes the sessions of account $1 but $2 and but
+// the share sessions others opened, and deleteOpenedQuery the share
+// sessions account $1 opened, each found by an index (TestQueryPlans).
+const (
+	deleteSessionsQuery = `DELETE FROM sessions WHERE account = $1 AND opener IS NULL AND token_hash <> $2`
+	deleteOpenedQuery   = `DELETE FROM sessions WHERE opener = $1 AND token_hash <> $2`
+)
+
+// DeleteSessions deletes every session of the account but keep: its
+// logins and token sessions, and the scoped sessions opened for its links
+// and shares (stored with the account as theirs).
 func (db *DB) DeleteSessions(ctx context.Context, account metadb.ID16, keep [32]byte) (int, error) {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE account = $1 AND token_hash <> $2`, account[:], keep[:])
-	if err != nil {
-		return 0, wrap("delete sessions", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), wrap("delete sessions", err)
+	var n int64
+	err := db.write(ctx, "delete sessions", func(tx *sql.Tx) error {
+		for _, q := range []string{deleteSessionsQuery, deleteOpenedQuery} {
+			res, err := tx.ExecContext(ctx, q, account[:], keep[:])
+			if err != nil {
+				return err
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
+	return int(n), err
 }
 
 // mustAffect returns sql.ErrNoRows when res reports no affected row.

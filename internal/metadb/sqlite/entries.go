@@ -212,3 +212,90 @@ func (a *idArena) seal(first int) []metadb.ID16 {
 	}
 	return a.cur[first:len(a.cur):len(a.cur)]
 }
+
+// Ancestors returns the folders above entry id of the account, its parent
+// first and its top-level folder last (none for a top-level folder). It
+// reads at most limit of them, in one statement (one snapshot): an entry
+// with more than limit ancestors is ErrConflict. ErrNotFound if id is not
+// an entry of the account; a negative limit is ErrInvalid.
+func (db *DB) Ancestors(ctx context.Context, account, id metadb.ID16, limit int) ([]metadb.ID16, error) {
+	const op = "ancestors"
+	if limit < 0 {
+		return nil, fmt.Errorf("sqlite: %s: %w: max %d", op, ErrInvalid, limit)
+	}
+	// Row d (d = 0 the entry itself) is the entry's d-th ancestor; the
+	// walk stops at depth limit, so a parent left at that depth means more.
+	rows, err := db.r.QueryContext(ctx, `WITH RECURSIVE up (id, parent, depth) AS (
+	SELECT id, parent, 0 FROM entries WHERE id = $1 AND account = $2
+	UNION ALL
+	SELECT e.id, e.parent, up.depth + 1 FROM entries e JOIN up ON e.id = up.parent
+	WHERE e.account = $2 AND up.depth < $3
+)
+SELECT id, parent, depth FROM up ORDER BY depth`, id[:], account[:], limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var (
+		ids       []metadb.ID16
+		n         int
+		up, above metadb.ID16
+		hasParent bool
+		depth     int
+	)
+	for rows.Next() {
+		if err := rows.Scan(scanID(&up), nullID16{&above, &hasParent}, &depth); err != nil {
+			return nil, wrap(op, err)
+		}
+		if depth != n {
+			return nil, wrap(op, fmt.Errorf("ancestor walk returned depth %d, want %d", depth, n))
+		}
+		if n > 0 {
+			ids = append(ids, up)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	switch {
+	case n == 0:
+		return nil, wrap(op, sql.ErrNoRows)
+	case hasParent && n == limit+1:
+		return nil, fmt.Errorf("sqlite: %s: %w: entry %x has more than %d ancestors", op, metadb.ErrConflict, id, limit)
+	case hasParent:
+		return nil, wrap(op, fmt.Errorf("stored entry %x has a parent that is not an entry of the account", up))
+	}
+	return ids, nil
+}
+
+// entriesWithObjectQuery lists the entries of account $2 that reference
+// object $1. entry_objects.object is unique: an index lookup, then the
+// entry's row by its primary key (TestQueryPlans checks it).
+const entriesWithObjectQuery = `SELECT eo.entry FROM entry_objects eo JOIN entries e ON e.id = eo.entry
+WHERE eo.object = $1 AND e.account = $2 ORDER BY eo.entry`
+
+// EntriesWithObject returns the entries of the account that reference the
+// object, as content or as an older version, ordered by ID: one at most,
+// since an object is referenced by one entry. An object nothing of the
+// account references, or an unknown object, has none.
+func (db *DB) EntriesWithObject(ctx context.Context, account, object metadb.ID16) ([]metadb.ID16, error) {
+	const op = "entries with object"
+	rows, err := db.r.QueryContext(ctx, entriesWithObjectQuery, object[:], account[:])
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var ids []metadb.ID16
+	for rows.Next() {
+		var id metadb.ID16
+		if err := rows.Scan(scanID(&id)); err != nil {
+			return nil, wrap(op, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return ids, nil
+}

@@ -49,6 +49,45 @@ func seedDatabase(f *testing.F) []byte {
 		func() error {
 			return db.QueueDeletions(ctx, []metadb.Deletion{{Node: [32]byte{7}, Piece: piece.ID{2}, Queued: time.Unix(3, 0)}})
 		},
+		// Sharing (schema version 2): a signing key, a second account, a
+		// write key, a read-write share, a link and their sessions.
+		func() error { return db.SetSigningKey(ctx, a.ID, make([]byte, 32), []byte("wrapped seed")) },
+		func() error {
+			b, rootB, trashB, firstB := testAccount(2)
+			return db.CreateAccount(ctx, b, rootB, trashB, firstB)
+		},
+		func() error {
+			seq, head, err := db.JournalHead(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			rec := testRecord(a.ID, seq+1)
+			rec.Grants = []metadb.WriteKey{{ID: metadb.ID16{13}, Root: metadb.ID16{9}}, {ID: metadb.ID16{14}, Root: metadb.ID16{9}}}
+			if err := db.Commit(ctx, a.ID, rec, head, nil, nil); err != nil {
+				return err
+			}
+			rec2 := testRecord(a.ID, seq+2)
+			rec2.Revokes = []metadb.ID16{{14}}
+			return db.Commit(ctx, a.ID, rec2, rec.Hash, nil, nil)
+		},
+		func() error {
+			return db.CreateShare(ctx, metadb.Share{ID: metadb.ID16{15}, Owner: a.ID, Root: metadb.ID16{9}, Recipient: metadb.ID16{1, 2},
+				Write: true, KeyID: metadb.ID16{13}, Epoch: 1, Sealed: []byte("sealed")})
+		},
+		func() error {
+			return db.CreateLink(ctx, metadb.Link{ID: metadb.ID16{16}, Account: a.ID, Target: metadb.ID16{10}, MaxDownloads: 2,
+				Expires: time.Unix(4e9, 0), Verifier: []byte("v"), KDF: []byte(`{"t":3}`), WrappedLinkKey: []byte("l"),
+				WrappedTargetKey: []byte("t"), OwnerLinkKey: []byte("o"), OwnerSecret: []byte("s")})
+		},
+		func() error {
+			return db.CreateSession(ctx, metadb.Session{TokenHash: [32]byte{17}, Account: a.ID, Expires: time.Unix(4e9, 0),
+				Root: metadb.ID16{10}, Link: metadb.ID16{16}})
+		},
+		func() error { return db.MarkDownloaded(ctx, [32]byte{17}) },
+		func() error {
+			return db.CreateSession(ctx, metadb.Session{TokenHash: [32]byte{18}, Account: a.ID, Expires: time.Unix(4e9, 0),
+				Root: metadb.ID16{9}, Share: metadb.ID16{15}, Write: true})
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -79,6 +118,14 @@ func FuzzOpen(f *testing.F) {
 		damaged[i] ^= 0x5a
 	}
 	f.Add(damaged)
+	// A database of schema version 1, which Open migrates.
+	v1 := filepath.Join(f.TempDir(), "v1.db")
+	v1Database(f, v1)
+	if b, err := os.ReadFile(v1); err != nil {
+		f.Fatal(err)
+	} else {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := t.Context()
 		path := filepath.Join(t.TempDir(), "fuzz.db")
@@ -111,11 +158,24 @@ func FuzzOpen(f *testing.F) {
 		_, _, _ = db.JournalHead(ctx, a.ID)
 		_, _ = db.Token(ctx, metadb.ID16{11})
 		_, _ = db.Tokens(ctx, a.ID)
+		_, _ = db.Link(ctx, metadb.ID16{16})
+		_, _ = db.Links(ctx, a.ID)
+		_, _ = db.Share(ctx, metadb.ID16{15})
+		_, _ = db.SharesByOwner(ctx, a.ID)
+		_, _ = db.SharesByRecipient(ctx, metadb.ID16{1, 2})
+		_, _ = db.WriteKey(ctx, a.ID, metadb.ID16{13})
+		_, _ = db.SessionByToken(ctx, [32]byte{18})
+		_, _ = db.Ancestors(ctx, a.ID, metadb.ID16{10}, 256)
+		_, _ = db.EntriesWithObject(ctx, a.ID, metadb.ID16{8})
 		// Every write path that reads before it writes.
 		_ = db.UseTOTPStep(ctx, a.ID, 1)
 		_ = db.TouchToken(ctx, metadb.ID16{11}, time.Unix(5, 0))
 		_ = commit(ctx, db, a.ID, []metadb.Entry{{ID: metadb.ID16{12}, Account: a.ID, Parent: root.ID, Kind: metadb.KindFolder, NameTag: []byte("n")}},
 			metadb.ID16{10}, metadb.ID16{9})
 		_ = db.DeleteObject(ctx, a.ID, metadb.ID16{8})
+		_ = db.MarkDownloaded(ctx, [32]byte{17})
+		_ = db.SetSigningKey(ctx, a.ID, make([]byte, 32), []byte("w"))
+		_ = db.RevokeLink(ctx, a.ID, metadb.ID16{16}, time.Unix(6, 0))
+		_ = db.DeleteShare(ctx, a.ID, metadb.ID16{15})
 	})
 }

@@ -135,6 +135,15 @@ var errStale = fmt.Errorf("%w: stale journal record", metadb.ErrConflict)
 // The objects that puts stop referencing, and those of deleted files, are
 // deleted unless a put took them over, and their stored pieces no other
 // object references are queued for deletion.
+//
+// rec.Grants and rec.Revokes change the account's write keys in the same
+// transaction: a grant (non-zero key and root IDs, else ErrInvalid) stores
+// an active key, ErrExists if the account granted that key ID before, even
+// if it is revoked since; a revoke deactivates a key, ErrNotFound unless it
+// is an active key of the account. A key ID appears at most once in a
+// record (ErrConflict). A record may change write keys only, with no puts
+// or deletes; the folder a grant names is not checked here (the caller
+// checks the record against the tree).
 func (db *DB) Commit(ctx context.Context, account metadb.ID16, rec metadb.JournalRecord, prev [32]byte, puts []metadb.Entry, deletes []metadb.ID16) error {
 	const op = "commit"
 	if err := validCommit(account, &rec, puts, deletes); err != nil {
@@ -156,8 +165,36 @@ func (db *DB) Commit(ctx context.Context, account metadb.ID16, rec metadb.Journa
 			return err
 		}
 		defer c.close()
-		return c.apply(puts, deletes)
+		if err := c.apply(puts, deletes); err != nil {
+			return err
+		}
+		return applyKeys(ctx, tx, account, &rec)
 	})
+}
+
+// applyKeys stores the write keys rec grants and deactivates those it
+// revokes.
+func applyKeys(ctx context.Context, tx *sql.Tx, account metadb.ID16, rec *metadb.JournalRecord) error {
+	for _, k := range rec.Grants {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO write_keys (account, id, root, active) VALUES ($1, $2, $3, TRUE)`,
+			account[:], k.ID[:], k.Root[:]); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("%w: write key %x was granted before", metadb.ErrExists, k.ID)
+			}
+			return err
+		}
+	}
+	for _, id := range rec.Revokes {
+		res, err := tx.ExecContext(ctx, `UPDATE write_keys SET active = FALSE WHERE account = $1 AND id = $2 AND active`,
+			account[:], id[:])
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return fmt.Errorf("%w: write key %x is not an active key of the account", metadb.ErrNotFound, id)
+		}
+	}
+	return nil
 }
 
 // validCommit checks the arguments of Commit that do not depend on the
@@ -166,8 +203,30 @@ func validCommit(account metadb.ID16, rec *metadb.JournalRecord, puts []metadb.E
 	if err := validRecord(rec); err != nil {
 		return err
 	}
-	if len(puts)+len(deletes) == 0 {
-		return fmt.Errorf("%w: a journal record changes at least one entry", ErrInvalid)
+	if len(puts)+len(deletes)+len(rec.Grants)+len(rec.Revokes) == 0 {
+		return fmt.Errorf("%w: a journal record changes at least one entry or write key", ErrInvalid)
+	}
+	var keys map[metadb.ID16]bool // nil (no allocation) for a record without key changes
+	if n := len(rec.Grants) + len(rec.Revokes); n > 0 {
+		keys = make(map[metadb.ID16]bool, n)
+	}
+	for _, k := range rec.Grants {
+		if k.ID == (metadb.ID16{}) || k.Root == (metadb.ID16{}) {
+			return fmt.Errorf("%w: grant of a zero write key or folder ID", ErrInvalid)
+		}
+		if keys[k.ID] {
+			return fmt.Errorf("%w: write key %x changed twice in one commit", metadb.ErrConflict, k.ID)
+		}
+		keys[k.ID] = true
+	}
+	for _, id := range rec.Revokes {
+		if id == (metadb.ID16{}) {
+			return fmt.Errorf("%w: revoke of a zero write key ID", ErrInvalid)
+		}
+		if keys[id] {
+			return fmt.Errorf("%w: write key %x changed twice in one commit", metadb.ErrConflict, id)
+		}
+		keys[id] = true
 	}
 	for i := range puts {
 		e := &puts[i]

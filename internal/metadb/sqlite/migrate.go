@@ -58,12 +58,18 @@ func migrations() ([]migration, error) {
 }
 
 // SchemaVersion is the schema version this package writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrate brings the schema up to SchemaVersion in one write transaction,
 // so that several processes opening the same file at once apply each
 // migration exactly once.
 func migrate(ctx context.Context, w *sql.DB) error {
+	return migrateTo(ctx, w, SchemaVersion)
+}
+
+// migrateTo brings the schema up to version target (at most
+// SchemaVersion); the tests use it to build databases of older versions.
+func migrateTo(ctx context.Context, w *sql.DB, target int) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
@@ -71,6 +77,10 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if len(ms) != SchemaVersion {
 		return fmt.Errorf("schema: %d migrations embedded, want %d", len(ms), SchemaVersion)
 	}
+	if target < 1 || target > SchemaVersion {
+		return fmt.Errorf("schema: %w: target version %d", ErrInvalid, target)
+	}
+	ms = ms[:target]
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
@@ -108,7 +118,7 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if current > SchemaVersion {
 		return fmt.Errorf("%w: database is at version %d, this version of nuage knows up to %d", ErrSchemaTooNew, current, SchemaVersion)
 	}
-	for _, m := range ms[current:] {
+	for _, m := range ms[min(current, target):] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("schema: migration %s: %w", m.name, err)
 		}
@@ -122,9 +132,9 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	}
 	switch {
 	case current == 0:
-		slog.DebugContext(ctx, "metadb schema created", "version", SchemaVersion)
-	case current < SchemaVersion:
-		slog.InfoContext(ctx, "metadb schema migrated", "from", current, "to", SchemaVersion)
+		slog.DebugContext(ctx, "metadb schema created", "version", target)
+	case current < target:
+		slog.InfoContext(ctx, "metadb schema migrated", "from", current, "to", target)
 	}
 	return nil
 }

@@ -23,8 +23,10 @@
 // are one BLOB, the IDs concatenated in piece order. The objects of an
 // entry are rows of entry_objects, with their position in the entry. A
 // journal record is stored as given, with its seq (at most the largest
-// BIGINT) and hash. The schema is in migrations/0001_v1.sql; its version
-// is recorded in the schema_migrations table so later versions can migrate.
+// BIGINT) and hash. The schema is in migrations/: 0001_v1.sql, then
+// 0002_sharing.sql (signing keys, links, shares, write keys, scoped
+// sessions); its version is recorded in the schema_migrations table, and
+// Open migrates an older database in one transaction.
 //
 // # Commits
 //
