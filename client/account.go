@@ -14,6 +14,7 @@ import (
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
 	"github.com/nuage-storage/nuage/internal/journal"
+	"github.com/nuage-storage/nuage/internal/share"
 )
 
 // State is what a logged-in client keeps between runs: the coordinator, the
@@ -33,6 +34,8 @@ type State struct {
 	WrappedPrivateKey []byte `json:"wrapped_private_key"`
 	// TokenID is the API token of a token session ("" for a password session).
 	TokenID string `json:"token_id,omitempty"`
+	// SigningKey is the account's Ed25519 public key (spec §2.3).
+	SigningKey []byte `json:"signing_key,omitempty"`
 }
 
 // Client is a logged-in session. It is safe for concurrent use.
@@ -50,6 +53,16 @@ type Client struct {
 	pub             []byte // X25519 public key
 
 	t tree // the verified tree (journal.go)
+
+	// view is set for a client of another account's subtree (view.go):
+	// a link's target or a folder shared with this account.
+	view *view
+
+	// sharing state (sharing.go), loaded on first use.
+	smu      sync.Mutex
+	sharing  *sharingKeys
+	contacts *contactBook
+	views    map[string]*Client // by share ID
 
 	infoOnce sync.Once
 	info     api.Info
@@ -74,7 +87,7 @@ func New(st State, opts *Options) (*Client, error) {
 		return nil, withHint(errors.New("saved session has no valid master key"), "log in again with `nuage login`")
 	}
 	copy(c.master[:], st.MasterKey)
-	if st.Trash.ID == "" || len(st.PublicKey) == 0 {
+	if st.Trash.ID == "" || len(st.PublicKey) == 0 || len(st.SigningKey) == 0 {
 		return nil, withHint(errors.New("saved session is from an older version of nuage"), "log in again with `nuage login`")
 	}
 	if err := c.openSession(st.Root, st.Trash, st.PublicKey, st.WrappedPrivateKey); err != nil {
@@ -96,9 +109,18 @@ func (c *Client) Server() string { return c.coord.base }
 // releases idle connections. Call it after every other call returned; a
 // second call does nothing more.
 func (c *Client) Close() error {
+	c.smu.Lock()
+	views := c.views
+	c.views = nil
+	c.smu.Unlock()
+	for _, v := range views {
+		v.Close()
+	}
 	c.t.cwg.Wait()
 	c.saveState(true)
-	c.nodes.close()
+	if c.view == nil || c.view.ownPool {
+		c.nodes.close()
+	}
 	return nil
 }
 
@@ -167,6 +189,10 @@ func Signup(ctx context.Context, server, email string, password []byte, so *Sign
 	if err != nil {
 		return nil, err
 	}
+	signPub, wrappedSign, err := share.NewSigningKey(master, acct)
+	if err != nil {
+		return nil, err
+	}
 	// Journal record 1 puts the root, then the trash (spec §9).
 	first := journal.Record{Seq: 1, Time: time.Now(), Changes: []journal.Change{
 		{Op: journal.Put, Entry: journal.ID(top[0].id), Hash: top[0].hash},
@@ -183,6 +209,8 @@ func Signup(ctx context.Context, server, email string, password []byte, so *Sign
 		Trash:             top[1].raw,
 		PublicKey:         pub,
 		WrappedPrivateKey: wrappedPriv,
+		SigningKey:        signPub,
+		WrappedSigningKey: wrappedSign,
 		Journal:           first.Seal(c.jkey),
 	}
 	var sess api.Session
@@ -192,7 +220,7 @@ func Signup(ctx context.Context, server, email string, password []byte, so *Sign
 	if sess.Root.ID != req.Root.ID || sess.Trash.ID != req.Trash.ID || sess.Account != req.Account {
 		return nil, tampered("the coordinator answered the signup with another account's folders")
 	}
-	if _, err := c.finishLogin(sess, rootSecret); err != nil {
+	if _, err := c.finishLogin(ctx, sess, rootSecret); err != nil {
 		return nil, err
 	}
 	// This client wrote record 1: it is the journal state, no need to read it back.
@@ -260,12 +288,12 @@ func Login(ctx context.Context, server, email string, password []byte, lo *Login
 		return nil, fmt.Errorf("log in %s: %w", email, totpError(err))
 	}
 	c := &Client{opts: o, coord: co, nodes: newNodePool(o)}
-	return c.finishLogin(sess, rootSecret)
+	return c.finishLogin(ctx, sess, rootSecret)
 }
 
 // finishLogin opens the master key of a password session with the root
 // secret and completes the login.
-func (c *Client) finishLogin(sess api.Session, rootSecret keys.Key) (*Client, error) {
+func (c *Client) finishLogin(ctx context.Context, sess api.Session, rootSecret keys.Key) (*Client, error) {
 	acct, err := parseID16(sess.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%w: coordinator sent a bad account ID", ErrTampered)
@@ -274,12 +302,12 @@ func (c *Client) finishLogin(sess api.Session, rootSecret keys.Key) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: the master key the coordinator returned does not open with this password: %v", ErrTampered, err)
 	}
-	return c.finishSession(sess, master)
+	return c.finishSession(ctx, sess, master)
 }
 
 // finishSession completes a login (password, API token or recovery) whose
 // master key the caller has unwrapped and authenticated.
-func (c *Client) finishSession(sess api.Session, master keys.Key) (*Client, error) {
+func (c *Client) finishSession(ctx context.Context, sess api.Session, master keys.Key) (*Client, error) {
 	acct, err := parseID16(sess.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%w: coordinator sent a bad account ID", ErrTampered)
@@ -293,7 +321,11 @@ func (c *Client) finishSession(sess api.Session, master keys.Key) (*Client, erro
 	if err := c.openSession(sess.Root, sess.Trash, sess.PublicKey, sess.WrappedPrivateKey); err != nil {
 		return nil, err
 	}
+	if err := c.ensureSigningKey(ctx, &sess); err != nil {
+		return nil, err
+	}
 	c.state = State{
+		SigningKey:        sess.SigningKey,
 		Server:            c.coord.base,
 		Email:             sess.Email,
 		Account:           sess.Account,

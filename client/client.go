@@ -68,6 +68,18 @@ func (e *APIError) Unwrap() error {
 		return ErrExists
 	case api.CodeNotEnoughNodes:
 		return ErrUnavailable
+	case api.CodeOutOfScope:
+		return ErrOutOfScope
+	case api.CodeLinkAuth:
+		return ErrLinkPassword
+	case api.CodeLinkRevoked:
+		return ErrLinkRevoked
+	case api.CodeLinkExpired:
+		return ErrLinkExpired
+	case api.CodeLinkExhausted:
+		return ErrLinkExhausted
+	case api.CodeLinkGone:
+		return ErrLinkGone
 	}
 	return nil
 }

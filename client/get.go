@@ -26,6 +26,13 @@ func (c *Client) ReadRange(ctx context.Context, p string, off, n int64, w io.Wri
 // current content, 1 the one it replaced, and so on (see Versions). The
 // returned Entry describes the version read (its size and time).
 func (c *Client) ReadVersion(ctx context.Context, p string, version int, off, n int64, w io.Writer, progress func(int64)) (Entry, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if err != nil {
+			return Entry{}, err
+		}
+		e, err := v.ReadVersion(ctx, inner, version, off, n, w, progress)
+		return rebase(e, p), err
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return Entry{}, err

@@ -206,6 +206,14 @@ func writeFileAtomic(p string, b []byte) error {
 // verifying each record, unless the state was known current after the
 // operation calling it started (a sync or commit by another goroutine).
 func (c *Client) sync(ctx context.Context) error {
+	if c.view != nil {
+		// A view has no journal to tell what changed: each operation
+		// reads the listings afresh.
+		c.t.mu.Lock()
+		c.t.dirs = make(map[journal.ID]map[string]*node)
+		c.t.mu.Unlock()
+		return nil
+	}
 	start := time.Now()
 	c.t.jmu.Lock()
 	defer c.t.jmu.Unlock()
@@ -221,6 +229,9 @@ func (c *Client) sync(ctx context.Context) error {
 // early: it is skipped while a group commit is running, which lets the
 // change join the next group instead of waiting behind this one.
 func (c *Client) syncForWrite(ctx context.Context) error {
+	if c.view != nil {
+		return c.viewWritable()
+	}
 	c.t.cmu.Lock()
 	busy := c.t.running
 	c.t.cmu.Unlock()
@@ -232,6 +243,9 @@ func (c *Client) syncForWrite(ctx context.Context) error {
 
 // syncLocked is sync for a caller that holds jmu.
 func (c *Client) syncLocked(ctx context.Context) error {
+	if c.view != nil {
+		return nil
+	}
 	return c.syncUpToLocked(ctx, math.MaxUint64)
 }
 
@@ -318,6 +332,9 @@ func (c *Client) applyLocked(encoded []byte, own map[journal.ID]*node) error {
 		t.watchSeen = true
 	}
 	for _, ch := range r.Changes {
+		if ch.Op == journal.Grant || ch.Op == journal.Revoke {
+			continue // write keys: no entry changes
+		}
 		id := ch.Entry
 		if old, ok := olds[id]; ok && old.Parent != (journal.ID{}) {
 			if d := t.dirs[old.Parent]; d != nil {
@@ -526,6 +543,9 @@ func (c *Client) kids(ctx context.Context, dir *node, locked bool) ([]*node, err
 // otherwise the coordinator's listing must hold exactly the journal's
 // children with their recorded hashes, and the new ones are decrypted.
 func (c *Client) loadListing(ctx context.Context, dir *node, locked bool) error {
+	if c.view != nil {
+		return c.viewListing(ctx, dir)
+	}
 	t := &c.t
 	did := journal.ID(dir.id)
 	for range listingAttempts {
@@ -816,6 +836,23 @@ type txn struct {
 	uses    map[journal.ID]bool // folders entries are put into
 	fresh   map[journal.ID]bool // folders this op creates (no children yet)
 	size    int
+	// keyops are write-key grants and revokes (spec §9 ops 3 and 4).
+	keyops []journal.Change
+}
+
+// grant adds a grant of write key keyID for folder root.
+func (tx *txn) grant(keyID, root journal.ID) {
+	tx.keyops = append(tx.keyops, journal.Change{Op: journal.Grant, Entry: keyID, Parent: root})
+	tx.touched[keyID] = true
+	tx.uses[root] = true
+	tx.size += 40
+}
+
+// revoke adds the revocation of write key keyID.
+func (tx *txn) revoke(keyID journal.ID) {
+	tx.keyops = append(tx.keyops, journal.Change{Op: journal.Revoke, Entry: keyID})
+	tx.touched[keyID] = true
+	tx.size += 40
 }
 
 type claim struct {
@@ -843,7 +880,7 @@ func (tx *txn) del(id journal.ID) {
 	tx.size += 40
 }
 
-func (tx *txn) changes() int { return len(tx.puts) + len(tx.dels) }
+func (tx *txn) changes() int { return len(tx.puts) + len(tx.dels) + len(tx.keyops) }
 
 // conflicts reports whether o cannot join tx's commit: it changes an
 // entry tx changes, takes a name tx takes, or puts into a folder tx
@@ -871,6 +908,7 @@ func (tx *txn) conflicts(o *txn) bool {
 func (tx *txn) merge(o *txn) {
 	tx.puts = append(tx.puts, o.puts...)
 	tx.dels = append(tx.dels, o.dels...)
+	tx.keyops = append(tx.keyops, o.keyops...)
 	for _, m := range [][2]map[journal.ID]bool{{tx.touched, o.touched}, {tx.deleted, o.deleted}, {tx.uses, o.uses}} {
 		for k := range m[1] {
 			m[0][k] = true
@@ -1010,12 +1048,21 @@ func isTransient(err error) bool {
 // (jmu held). A stale answer syncs and returns errStale; an answer lost in
 // transit is resolved by syncing: if the record arrived, it counts.
 func (c *Client) commitLocked(tx *txn) error {
+	if c.view != nil {
+		return c.commitView(tx)
+	}
 	t := &c.t
 	t.mu.Lock()
 	rec := journal.Record{Seq: t.js.Seq + 1, Prev: t.js.Head, Time: time.Now()}
 	t.mu.Unlock()
 	req := api.JournalCommit{Puts: make([]api.Entry, 0, len(tx.puts)), Deletes: make([]string, 0, len(tx.dels))}
 	own := make(map[journal.ID]*node, len(tx.puts))
+	// Revokes first, grants last (spec §11.4); Apply checks them in order.
+	for _, k := range tx.keyops {
+		if k.Op == journal.Revoke {
+			rec.Changes = append(rec.Changes, k)
+		}
+	}
 	for _, n := range tx.puts {
 		rec.Changes = append(rec.Changes, journal.Change{Op: journal.Put, Entry: journal.ID(n.id), Parent: journal.ID(n.parent), Hash: n.hash})
 		req.Puts = append(req.Puts, n.raw)
@@ -1024,6 +1071,11 @@ func (c *Client) commitLocked(tx *txn) error {
 	for _, id := range tx.dels {
 		rec.Changes = append(rec.Changes, journal.Change{Op: journal.Delete, Entry: id})
 		req.Deletes = append(req.Deletes, id.String())
+	}
+	for _, k := range tx.keyops {
+		if k.Op == journal.Grant {
+			rec.Changes = append(rec.Changes, k)
+		}
 	}
 	req.Record = rec.Seal(c.jkey)
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)

@@ -30,6 +30,13 @@ type PutOptions struct {
 // po.Overwrite is set and it names a file. Many Puts may run at once:
 // their changes to the tree are committed together.
 func (c *Client) Put(ctx context.Context, p string, r io.Reader, size int64, po *PutOptions) (Entry, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if err != nil {
+			return Entry{}, err
+		}
+		e, err := v.Put(ctx, inner, r, size, po)
+		return rebase(e, p), err
+	}
 	if po == nil {
 		po = &PutOptions{}
 	}

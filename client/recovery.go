@@ -206,7 +206,7 @@ func RecoveryReset(ctx context.Context, server, email, recoveryKey string, newPa
 		return nil, tampered("the coordinator reset account %s but answered for %s", wrap.Account, sess.Account)
 	}
 	c := &Client{opts: o, coord: co, nodes: newNodePool(o)}
-	return c.finishLogin(sess, root)
+	return c.finishLogin(ctx, sess, root)
 }
 
 // recoveryError adds what to do to a failed recovery call.

@@ -3,14 +3,12 @@ package client
 import (
 	"crypto/ecdh"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
-	"strings"
 
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
 	"github.com/nuage-storage/nuage/internal/journal"
+	"github.com/nuage-storage/nuage/internal/share"
 )
 
 // PurposeX25519 is the wrap purpose of the account's X25519 private key
@@ -80,22 +78,9 @@ func (c *Client) openSession(root, trash api.Entry, pub, wrappedPriv []byte) err
 // key at login.
 func (c *Client) PublicKey() []byte { return append([]byte(nil), c.pub...) }
 
-// Fingerprint returns the account's key fingerprint: the first 20 bytes of
-// the SHA-256 of the public key, in hex, in groups of 4 separated by spaces.
-// People compare it out of band before trusting a key.
-func (c *Client) Fingerprint() string { return Fingerprint(c.pub) }
-
-// Fingerprint returns the fingerprint of an X25519 public key (see
-// Client.Fingerprint).
-func Fingerprint(pub []byte) string {
-	sum := sha256.Sum256(pub)
-	h := hex.EncodeToString(sum[:20])
-	var b strings.Builder
-	for i := 0; i < len(h); i += 4 {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(h[i : i+4])
-	}
-	return b.String()
+// Fingerprint returns the account's key fingerprint (spec §2.3): it covers
+// the account ID, the e-mail and both public keys. People compare it out of
+// band before trusting a key (`nuage contact verify`).
+func (c *Client) Fingerprint() string {
+	return share.Fingerprint(c.account, c.state.Email, c.pub, c.state.SigningKey)
 }

@@ -140,7 +140,7 @@ func LoginToken(ctx context.Context, server, token string, opts *Options) (*Clie
 		return nil, tampered("the master key the coordinator returned does not open with this token: %v", err)
 	}
 	c := &Client{opts: o, coord: co, nodes: newNodePool(o)}
-	return c.finishSession(sess, master)
+	return c.finishSession(ctx, sess, master)
 }
 
 // CreateToken makes a new API token named name and returns its string,

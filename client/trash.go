@@ -39,6 +39,11 @@ func (c *Client) toTrash(n *node) (*node, error) {
 }
 
 func (c *Client) numChildren(id [16]byte) int {
+	if c.view != nil {
+		c.t.mu.Lock()
+		defer c.t.mu.Unlock()
+		return len(c.t.dirs[journal.ID(id)])
+	}
 	c.t.mu.Lock()
 	defer c.t.mu.Unlock()
 	return c.t.js.NumChildren(journal.ID(id))
@@ -48,6 +53,12 @@ func (c *Client) numChildren(id [16]byte) int {
 // brings it back and EmptyTrash deletes it for good. A folder that is not
 // empty needs recursive (ErrNotEmpty).
 func (c *Client) Remove(ctx context.Context, p string, recursive bool) error {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if err != nil {
+			return err
+		}
+		return v.Remove(ctx, inner, recursive)
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return err
@@ -64,8 +75,16 @@ func (c *Client) Remove(ctx context.Context, p string, recursive bool) error {
 		if err != nil {
 			return err
 		}
+		if c.view != nil && n.isDir() {
+			if _, err := c.kids(tx.ctx, n, true); err != nil {
+				return err
+			}
+		}
 		if n.isDir() && !recursive && c.numChildren(n.id) > 0 {
 			return withHint(fmt.Errorf("%s: %w", clean, ErrNotEmpty), "use -r to remove it with everything inside")
+		}
+		if c.view != nil {
+			return c.viewDeleteTree(tx, n)
 		}
 		t, err := c.toTrash(n)
 		if err != nil {
@@ -82,6 +101,9 @@ func (c *Client) Remove(ctx context.Context, p string, recursive bool) error {
 
 // Trash lists the entries in the trash, most recently removed first.
 func (c *Client) Trash(ctx context.Context) ([]TrashItem, error) {
+	if c.view != nil {
+		return nil, withHint(errNoTrash, "removals in a shared folder are permanent")
+	}
 	if err := c.sync(ctx); err != nil {
 		return nil, err
 	}
@@ -163,6 +185,9 @@ func (c *Client) folderPath(ctx context.Context, id [16]byte, locked bool, depth
 // removed if several had it). A name taken in the destination fails with
 // ErrExists unless overwrite, which moves the existing file to the trash.
 func (c *Client) Restore(ctx context.Context, pathOrID string, overwrite bool) (Entry, error) {
+	if c.view != nil {
+		return Entry{}, withHint(errNoTrash, "removals in a shared folder are permanent")
+	}
 	if err := c.sync(ctx); err != nil {
 		return Entry{}, err
 	}
@@ -276,6 +301,9 @@ func (c *Client) trashContents(limit int) []journal.ID {
 // EmptyTrash deletes everything in the trash for good and frees the
 // storage it used. It returns how many files and folders it deleted.
 func (c *Client) EmptyTrash(ctx context.Context) (int, error) {
+	if c.view != nil {
+		return 0, withHint(errNoTrash, "removals in a shared folder are permanent")
+	}
 	if err := c.sync(ctx); err != nil {
 		return 0, err
 	}

@@ -461,6 +461,16 @@ func sortByName(ns []*node) {
 
 // Stat describes the file or folder at p.
 func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if errors.Is(err, errVirtual) {
+			return c.virtualStat(ctx, p)
+		}
+		if err != nil {
+			return Entry{}, err
+		}
+		e, err := v.Stat(ctx, inner)
+		return rebase(e, p), err
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return Entry{}, err
@@ -478,6 +488,20 @@ func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
 // List returns the entries of the folder at p, sorted by name (or p itself
 // if it is a file).
 func (c *Client) List(ctx context.Context, p string) ([]Entry, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if errors.Is(err, errVirtual) {
+			rest, _ := sharedPath(p)
+			return c.virtualList(ctx, rest)
+		}
+		if err != nil {
+			return nil, err
+		}
+		es, err := v.List(ctx, inner)
+		for i := range es {
+			es[i] = rebase(es[i], p)
+		}
+		return es, err
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return nil, err
@@ -509,6 +533,13 @@ func now() time.Time { return time.Now().UTC() }
 // Mkdir creates the folder p. With parents, it creates missing parents
 // and does not fail when p already exists as a folder.
 func (c *Client) Mkdir(ctx context.Context, p string, parents bool) (Entry, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if err != nil {
+			return Entry{}, err
+		}
+		e, err := v.Mkdir(ctx, inner, parents)
+		return rebase(e, p), err
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return Entry{}, err
@@ -583,6 +614,21 @@ func (c *Client) mkdirs(tx *txn, parts []string, parents, mustCreate bool) (*nod
 // Moving a folder into itself or one of its subfolders fails with
 // ErrBadPath.
 func (c *Client) Move(ctx context.Context, src, dst string, overwrite bool) (Entry, error) {
+	sv, sin, sok, err := c.route(ctx, src)
+	if sok && err != nil {
+		return Entry{}, err
+	}
+	dv, din, dok, err := c.route(ctx, dst)
+	if dok && err != nil {
+		return Entry{}, err
+	}
+	if sok || dok {
+		if !sok || !dok || sv != dv {
+			return Entry{}, withHint(fmt.Errorf("%w: cannot move between a shared folder and another folder", ErrBadPath), "copy it instead (get, then put), then remove the original")
+		}
+		e, err := sv.Move(ctx, sin, din, overwrite)
+		return rebase(e, dst), err
+	}
 	sparts, err := splitPath(src)
 	if err != nil {
 		return Entry{}, err
@@ -667,6 +713,10 @@ func (c *Client) replaceTarget(tx *txn, tp *node, name string, n *node, clean st
 	case n != nil && n.isDir():
 		return withHint(fmt.Errorf("%s: %w: cannot replace a file with a folder", clean, ErrNotFolder), "remove the file first")
 	}
+	if c.view != nil {
+		tx.del(journal.ID(ex.id)) // no trash in a view: the file is replaced for good
+		return nil
+	}
 	old, err := c.toTrash(ex)
 	if err != nil {
 		return err
@@ -677,6 +727,9 @@ func (c *Client) replaceTarget(tx *txn, tp *node, name string, n *node, clean st
 
 // isAncestor reports whether a is b or one of b's ancestors, by the journal.
 func (c *Client) isAncestor(a, b [16]byte) bool {
+	if c.view != nil {
+		return c.viewAncestor(a, b)
+	}
 	c.t.mu.Lock()
 	defer c.t.mu.Unlock()
 	cur := journal.ID(b)

@@ -20,6 +20,12 @@ type Version struct {
 // A file keeps at most MaxVersions older versions; read one with
 // ReadVersion.
 func (c *Client) Versions(ctx context.Context, p string) ([]Version, error) {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if err != nil {
+			return nil, err
+		}
+		return v.Versions(ctx, inner)
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return nil, err

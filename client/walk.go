@@ -16,6 +16,15 @@ import (
 // skipped; for a file, the rest of its folder is. fs.SkipAll stops the
 // walk without error; any other error stops it and is returned.
 func (c *Client) Walk(ctx context.Context, p string, fn func(Entry) error) error {
+	if v, inner, ok, err := c.route(ctx, p); ok {
+		if errors.Is(err, errVirtual) {
+			return c.virtualWalk(ctx, p, fn)
+		}
+		if err != nil {
+			return err
+		}
+		return v.Walk(ctx, inner, func(e Entry) error { return fn(rebase(e, p)) })
+	}
 	parts, err := splitPath(p)
 	if err != nil {
 		return err

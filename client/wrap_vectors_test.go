@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
+	"github.com/nuage-storage/nuage/internal/share"
 )
 
 var updateWrapVectors = flag.Bool("update-wrap-vectors", false, "regenerate testdata/keys/account-wraps.json")
@@ -69,9 +71,12 @@ type accountWrapFail struct {
 }
 
 type keyPairVector struct {
-	Private     xb     `json:"private"`
-	Public      xb     `json:"public"`
-	Fingerprint string `json:"fingerprint"`
+	Private       xb     `json:"private"`
+	Public        xb     `json:"public"`
+	Email         string `json:"email"`
+	SigningSeed   xb     `json:"signing_seed"`
+	SigningPublic xb     `json:"signing_public"`
+	Fingerprint   string `json:"fingerprint"`
 }
 
 func vb(label string, n int) []byte {
@@ -110,7 +115,7 @@ func genAccountWrapVectors(t *testing.T) accountWrapVectors {
 		"nuage v1 wraps of the account keys beyond the password (docs/spec.md §2.1, §2.3), and the journal key (§9). Hex is lowercase.",
 		"derivations: HKDF-SHA-256(ikm, empty salt, info), 32 bytes.",
 		"wraps: 0x01 || nonce || AES-256-GCM(wrapping_key, nonce, key, ad = \"nuage-wrap-v1\" || LP(purpose) || LP(owner) || LP(object)).",
-		"x25519: the account key pair's private half is wrapped under the master key (purpose \"x25519\", object = account ID); fingerprint = first 20 bytes of SHA-256(public key), hex, groups of 4 separated by spaces.",
+		"x25519: the account key pair's private half is wrapped under the master key (purpose \"x25519\", object = account ID); the Ed25519 signing seed likewise (purpose \"ed25519\"); fingerprint = first 16 bytes of SHA-256(\"nuage-fingerprint-v1\" || 0x00 || account ID || LP(email) || X25519 public || Ed25519 public), hex, groups of 4 joined by \"-\".",
 		"recovery: the master key wrapped under HKDF(R, \"nuage v1 recovery kek\") (purpose \"recovery\", object = account ID).",
 		"token: the master key wrapped under HKDF(S, \"nuage v1 token kek\") (purpose \"token\", object = token ID).",
 		"failures: must not unwrap; ErrAuth = does not authenticate, ErrMalformed = wrong length or version.",
@@ -133,7 +138,10 @@ func genAccountWrapVectors(t *testing.T) accountWrapVectors {
 		t.Fatal(err)
 	}
 	pub := priv.PublicKey().Bytes()
-	v.KeyPairs = []keyPairVector{{priv.Bytes(), pub, Fingerprint(pub)}}
+	seed := vb("ed25519 seed", ed25519.SeedSize)
+	signPub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	const email = "vectors@example.org"
+	v.KeyPairs = []keyPairVector{{priv.Bytes(), pub, email, seed, xb(signPub), share.Fingerprint([16]byte(account), email, pub, signPub)}}
 
 	add := func(name, purpose string, w, key, object []byte) []byte {
 		nonce := vb("nonce "+name, 12)
@@ -142,6 +150,7 @@ func genAccountWrapVectors(t *testing.T) accountWrapVectors {
 		return wrapped
 	}
 	xw := add("x25519 private key under the master key", PurposeX25519, master, priv.Bytes(), account)
+	add("ed25519 seed under the master key", share.PurposeSigning, master, seed, account)
 	rw := add("master key under the recovery KEK", "recovery", recKEK, master, account)
 	tw := add("master key under the token KEK", "token", tokKEK, master, tokenID)
 
@@ -181,7 +190,7 @@ func TestAccountWrapVectors(t *testing.T) {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Derivations) == 0 || len(v.Wraps) != 3 || len(v.Failures) == 0 || len(v.KeyPairs) == 0 {
+	if len(v.Derivations) == 0 || len(v.Wraps) != 4 || len(v.Failures) == 0 || len(v.KeyPairs) == 0 {
 		t.Fatal("a vector section is empty")
 	}
 	for _, d := range v.Derivations {
@@ -221,7 +230,9 @@ func TestAccountWrapVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(priv.PublicKey().Bytes(), kp.Public) || Fingerprint(kp.Public) != kp.Fingerprint {
+		signPub := ed25519.NewKeyFromSeed(kp.SigningSeed).Public().(ed25519.PublicKey)
+		if !bytes.Equal(priv.PublicKey().Bytes(), kp.Public) || !bytes.Equal(signPub, kp.SigningPublic) ||
+			share.Fingerprint([16]byte(vb("account", 16)), kp.Email, kp.Public, kp.SigningPublic) != kp.Fingerprint {
 			t.Errorf("x25519 key pair or fingerprint differs")
 		}
 	}
@@ -235,14 +246,17 @@ func TestAccountWrapVectors(t *testing.T) {
 	}
 }
 
-// TestFingerprintFormat spells the fingerprint out by hand.
+// TestFingerprintFormat spells the fingerprint out by hand (spec §2.3).
 func TestFingerprintFormat(t *testing.T) {
-	pub := vb("some public key", 32)
-	sum := sha256.Sum256(pub)
-	h := hex.EncodeToString(sum[:20])
-	want := h[0:4] + " " + h[4:8] + " " + h[8:12] + " " + h[12:16] + " " + h[16:20] + " " +
-		h[20:24] + " " + h[24:28] + " " + h[28:32] + " " + h[32:36] + " " + h[36:40]
-	if got := Fingerprint(pub); got != want {
+	acct, x, ed := vb("some account", 16), vb("some public key", 32), vb("some signing key", 32)
+	const email = "someone@example.org"
+	msg := append([]byte("nuage-fingerprint-v1\x00"), acct...)
+	msg = append(msg, 0, byte(len(email)))
+	msg = append(append(append(msg, email...), x...), ed...)
+	sum := sha256.Sum256(msg)
+	h := hex.EncodeToString(sum[:16])
+	want := h[0:4] + "-" + h[4:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:24] + "-" + h[24:28] + "-" + h[28:32]
+	if got := share.Fingerprint([16]byte(acct), email, x, ed); got != want {
 		t.Fatalf("Fingerprint = %q, want %q", got, want)
 	}
 }

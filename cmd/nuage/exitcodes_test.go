@@ -35,6 +35,17 @@ func TestExitCodes(t *testing.T) {
 		{bg, hintErr(fmt.Errorf("x: %w", client.ErrExists), "h"), exitExists},
 		{bg, fmt.Errorf("x: %w", &client.APIError{Status: 507, Code: api.CodeQuotaExceeded}), exitQuota},
 		{bg, fmt.Errorf("x: %w", &client.APIError{Status: 429, Code: api.CodeTooMany}), exitTooMany},
+		{bg, fmt.Errorf("x: %w", client.ErrBadLink), exitUsage},
+		{bg, hintErr(fmt.Errorf("x: %w", client.ErrLinkPassword), "h"), exitAuth},
+		{bg, hintErr(errNoLinkPassword, "h"), exitAuth},
+		{bg, fmt.Errorf("x: %w", client.ErrReadOnly), exitAuth},
+		{bg, fmt.Errorf("x: %w", client.ErrOutOfScope), exitAuth},
+		{bg, fmt.Errorf("x: %w", client.ErrLinkRevoked), exitLinkInvalid},
+		{bg, fmt.Errorf("x: %w", client.ErrLinkExpired), exitLinkInvalid},
+		{bg, fmt.Errorf("x: %w", client.ErrLinkExhausted), exitLinkInvalid},
+		{bg, fmt.Errorf("x: %w", client.ErrLinkGone), exitLinkInvalid},
+		{bg, withContact(fmt.Errorf("x: %w", client.ErrKeyChanged), "b@example.org"), exitTampered},
+		{bg, hintErr(fmt.Errorf("x: %w", errFingerprintMismatch), "h"), exitTampered},
 		{cancelled, fmt.Errorf("put: %w", context.Canceled), exitInterrupted},
 		{bg, fmt.Errorf("put: %w", context.Canceled), exitError},
 	} {
@@ -46,7 +57,8 @@ func TestExitCodes(t *testing.T) {
 
 // TestExitCodesDocumented keeps `nuage help exit-codes` in sync with the codes.
 func TestExitCodesDocumented(t *testing.T) {
-	codes := []int{exitOK, exitError, exitUsage, exitNotFound, exitAuth, exitTampered, exitUnavailable, exitExists, exitQuota, exitTooMany, exitInterrupted}
+	codes := []int{exitOK, exitError, exitUsage, exitNotFound, exitAuth, exitTampered, exitUnavailable, exitExists, exitQuota, exitTooMany,
+		exitLinkInvalid, exitInterrupted}
 	seen := map[int]bool{}
 	for _, c := range codes {
 		if seen[c] {

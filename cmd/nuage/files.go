@@ -18,27 +18,37 @@ import (
 func (a *app) catCommand() *cobra.Command {
 	var rng string
 	cmd := &cobra.Command{
-		Use:     "cat PATH",
+		Use:     "cat PATH | cat URL [PATH-IN-LINK]",
 		GroupID: "files",
 		Short:   "Write a file (or a byte range of it) to standard output",
 		Long: `Stream a file to standard output. With --range A-B only bytes A to B
 (inclusive, 0-based) are fetched and decrypted; A- reads from A to the end.
 Each 64 KiB block is authenticated before it is written; on an error the
-output stops and nuage exits non-zero.`,
+output stops and nuage exits non-zero.
+
+With a link URL (no account needed) the link's file is written, or, for a
+folder link, the file at PATH-IN-LINK inside it (/ is the shared folder).`,
 		Example: `  nuage cat /notes.txt
-  nuage cat --range 1048576-2097151 /big.bin > part`,
-		Args: exactArgs(1, "PATH"),
+  nuage cat --range 1048576-2097151 /big.bin > part
+  nuage cat 'https://nuage.example.org/l/0123…#AQ…' | less
+  nuage cat 'https://nuage.example.org/l/0123…#AQ…' /minutes/june.txt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && isLinkArg(args[0]) {
+				return linkOrPathArgs(cmd, args)
+			}
+			return exactArgs(1, "PATH")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			off, n, err := parseRange(rng)
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			c, p, err := a.fileClient(cmd.Context(), args, true)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			_, err = c.ReadRange(cmd.Context(), args[0], off, n, a.stdout, nil)
+			_, err = c.ReadRange(cmd.Context(), p, off, n, a.stdout, nil)
 			return err
 		},
 	}
@@ -125,22 +135,25 @@ func longList(w io.Writer, es []client.Entry) error {
 func (a *app) lsCommand() *cobra.Command {
 	var long, recursive, asJSON bool
 	cmd := &cobra.Command{
-		Use:     "ls [PATH]",
+		Use:     "ls [PATH] | ls URL [PATH-IN-LINK]",
 		GroupID: "files",
 		Short:   "List a folder",
 		Long: `List a folder (default /). Names are decrypted here; the coordinator never
 sees them. -l shows mode, size and time; -R lists every folder below PATH
-too; --json prints the entries (with -R: every entry below PATH) as JSON.`,
+too; --json prints the entries (with -R: every entry below PATH) as JSON.
+
+Folders shared with you are under /shared/OWNER/NAME (see nuage shared ls).
+With a link URL (no account needed) the link's folder is listed, or the
+folder PATH-IN-LINK inside it (/ is the shared folder); a file link shows the
+file. Listing does not count as a download.`,
 		Example: `  nuage ls /photos
   nuage ls -lR /
-  nuage ls --json /docs | jq '.[].name'`,
-		Args: optionalPathArg,
+  nuage ls --json /docs | jq '.[].name'
+  nuage ls -l /shared/alice@example.org/team
+  nuage ls -R 'https://nuage.example.org/l/0123…#AQ…'`,
+		Args: linkOrPathArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := pathOrRoot(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			c, p, err := a.fileClient(cmd.Context(), args, false)
 			if err != nil {
 				return err
 			}

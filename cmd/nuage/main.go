@@ -33,6 +33,7 @@ const (
 	exitExists      = 7
 	exitQuota       = 8
 	exitTooMany     = 9
+	exitLinkInvalid = 10
 	exitInterrupted = 130
 )
 
@@ -40,17 +41,20 @@ const exitCodesHelp = `nuage exits with:
 
   0    success
   1    an error not listed below
-  2    usage error: a bad flag, argument or remote path
+  2    usage error: a bad flag, argument or remote path; a damaged link URL
   3    not found: no such file, folder or account
-  4    not authorized: not logged in, wrong password or code, session expired
+  4    not authorized: not logged in, wrong password or code, session
+       expired, wrong link password, writing through a read-only share
   5    integrity failure: data or the account's history did not authenticate
-       (tampering or rollback by the coordinator, corruption); nothing
-       unauthenticated was written
+       (tampering or rollback by the coordinator, corruption), or a contact's
+       keys changed since you pinned them; nothing unauthenticated was written
   6    unavailable: too few storage nodes or pieces reachable
   7    already exists: a name is taken (choose another name, or see the
        command's --overwrite)
   8    quota exceeded: free space with nuage trash empty, or ask for more
   9    too many attempts: wait for the time the error gives, then retry
+  10   link no longer valid: revoked, expired, download limit reached, or
+       its target deleted
   130  interrupted (Ctrl-C); an interrupted put or get continues where it
        stopped when run again
 `
@@ -81,11 +85,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "error: %v\n", err)
-	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h)
-	}
+	reportError(stderr, err, args)
 	return exitCode(ctx, err)
+}
+
+// reportError prints the error a command with args ended with, and what
+// to do about it.
+func reportError(w io.Writer, err error, args []string) {
+	fmt.Fprintf(w, "error: %v\n", err)
+	if errors.Is(err, client.ErrKeyChanged) {
+		// Not hidden by -q: it may be an attack in progress.
+		fmt.Fprint(w, keyChangedWarning(keyChangedEmail(err, args)))
+	}
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(w, "hint: %s\n", h)
+	}
 }
 
 func hintFor(err error) string {
@@ -106,11 +120,16 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ue), errors.Is(err, client.ErrBadPath):
+	case errors.As(err, &ue), errors.Is(err, client.ErrBadPath), errors.Is(err, client.ErrBadLink):
 		return exitUsage
-	case errors.Is(err, client.ErrTampered):
+	case errors.Is(err, client.ErrTampered), errors.Is(err, client.ErrKeyChanged), errors.Is(err, errFingerprintMismatch):
 		return exitTampered
-	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, errNotLoggedIn), errors.Is(err, client.ErrTOTPRequired):
+	case errors.Is(err, client.ErrLinkRevoked), errors.Is(err, client.ErrLinkExpired),
+		errors.Is(err, client.ErrLinkExhausted), errors.Is(err, client.ErrLinkGone):
+		return exitLinkInvalid
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, errNotLoggedIn), errors.Is(err, client.ErrTOTPRequired),
+		errors.Is(err, client.ErrLinkPassword), errors.Is(err, errNoLinkPassword),
+		errors.Is(err, client.ErrReadOnly), errors.Is(err, client.ErrOutOfScope):
 		return exitAuth
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return exitNotFound
@@ -140,10 +159,14 @@ Create an account:                        nuage signup you@example.org
 Store and fetch a file:                   nuage put photo.jpg /photo.jpg
                                           nuage get /photo.jpg copy.jpg
 
+Share a file or folder by link:           nuage link create /photo.jpg
+Fetch a link (no account needed):         nuage get 'https://…/l/…#…'
+Share a folder with another account:      nuage share /team bob@example.org
+
 Environment: NUAGE_CONFIG (client state dir), NUAGE_SERVER (coordinator URL),
 NUAGE_PASSWORD (password, instead of the prompt), NUAGE_TOTP (two-factor
-code), NUAGE_TOKEN (API token, instead of a login). Exit codes: nuage help
-exit-codes.`,
+code), NUAGE_TOKEN (API token, instead of a login), NUAGE_LINK_PASSWORD (a
+link's password, instead of the prompt). Exit codes: nuage help exit-codes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -160,13 +183,15 @@ exit-codes.`,
 	pf.StringVar(&a.configDir, "config", "", "client state directory (env NUAGE_CONFIG; default: the user config dir/nuage)")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars or informational output")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log details to stderr")
-	root.AddGroup(&cobra.Group{ID: "files", Title: "Files:"}, &cobra.Group{ID: "account", Title: "Account:"}, &cobra.Group{ID: "run", Title: "Running a network:"})
+	root.AddGroup(&cobra.Group{ID: "files", Title: "Files:"}, &cobra.Group{ID: "sharing", Title: "Sharing:"},
+		&cobra.Group{ID: "account", Title: "Account:"}, &cobra.Group{ID: "run", Title: "Running a network:"})
 	root.AddCommand(a.accountCommands()...)
 	root.AddCommand(
 		a.serveCommand(), a.nodeCommand(),
 		a.benchCommand(), a.benchClientCommand(),
 		a.lsCommand(), a.mkdirCommand(), a.putCommand(), a.getCommand(), a.catCommand(), a.mvCommand(), a.rmCommand(),
 		a.trashCommand(), a.versionsCommand(), a.statCommand(), a.duCommand(), a.quotaCommand(),
+		a.linkCommand(), a.shareCommand(), a.sharedCommand(), a.contactCommand(),
 		exitCodesCommand(),
 	)
 	return root

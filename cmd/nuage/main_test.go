@@ -78,6 +78,21 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},
+			// linkurl MODE VAR NEWVAR sets NEWVAR to the link URL in VAR
+			// spoiled by MODE; see linkURLCmd.
+			"linkurl": linkURLCmd,
+			// sleep DURATION waits (at most 10 s), e.g. for a link to expire.
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: sleep DURATION")
+				}
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				if d < 0 || d > 10*time.Second {
+					ts.Fatalf("sleep %s: want 0 to 10s", d)
+				}
+				time.Sleep(d)
+			},
 			// mkfile NAME SIZE writes SIZE random bytes to NAME.
 			"mkfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 2 {
@@ -207,4 +222,41 @@ func totpCmd(ts *testscript.TestScript, neg bool, args []string) {
 		now = time.Now()
 	}
 	ts.Setenv(args[1], client.TOTPCode(secret, now.Add(time.Duration(offset)*client.TOTPPeriod)))
+}
+
+// linkURLCmd implements the script command
+//
+//	linkurl MODE VAR NEWVAR
+//
+// It sets NEWVAR to the link URL in $VAR spoiled as MODE says: "damage"
+// replaces one character in the middle of the key (after #) by another
+// base64url character, "nofragment" drops the # and the key, "truncate"
+// drops the key's last character.
+func linkURLCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: linkurl damage|nofragment|truncate VAR NEWVAR")
+	}
+	u := ts.Getenv(args[1])
+	base, frag, ok := strings.Cut(u, "#")
+	if !ok || len(frag) < 2 {
+		ts.Fatalf("$%s is not a link URL: %q", args[1], u)
+	}
+	switch args[0] {
+	case "damage":
+		b := []byte(frag)
+		i := len(b) / 2
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		u = base + "#" + string(b)
+	case "nofragment":
+		u = base
+	case "truncate":
+		u = base + "#" + frag[:len(frag)-1]
+	default:
+		ts.Fatalf("linkurl: unknown mode %q", args[0])
+	}
+	ts.Setenv(args[2], u)
 }

@@ -394,6 +394,7 @@ type getFile struct {
 	size    int64
 	mtime   time.Time
 	local   string
+	shown   string // how messages name the file
 	// skipSame is set while continuing an interrupted get -r: a local file
 	// with the same size and time is already fetched and is skipped.
 	skipSame bool
@@ -403,9 +404,9 @@ func (a *app) getCommand() *cobra.Command {
 	var recursive bool
 	var version, jobs int
 	cmd := &cobra.Command{
-		Use:     "get REMOTE... LOCAL",
+		Use:     "get REMOTE... LOCAL | get URL [LOCAL]",
 		GroupID: "files",
-		Short:   "Download and decrypt files",
+		Short:   "Download and decrypt files, or what a link shares",
 		Long: `Fetch files, verify every piece and every 64 KiB block, and decrypt them
 here. A download is written to .NAME.nuage-partial beside the destination
 and renamed into place only once complete and authenticated: a failed get
@@ -417,13 +418,32 @@ everything in it. With --version N an older version of a file is fetched
 (1 = the previous one; see nuage versions).
 
 Many files download in parallel (--jobs). An interrupted get continues from
-the last whole segment when the same command is run again.`,
+the last whole segment when the same command is run again.
+
+With a link URL (from nuage link create) no account or login is needed: a
+shared file is written to LOCAL (default: its name, here), a shared folder
+is fetched with everything in it (default: into a folder of its name,
+here). A link with a password asks for it, or takes NUAGE_LINK_PASSWORD.
+Quote the URL in the shell.`,
 		Example: `  nuage get /photos/photo.jpg .
   nuage get -r /photos ~/restored
-  nuage get --version 1 /notes.txt notes-before.txt`,
+  nuage get --version 1 /notes.txt notes-before.txt
+  nuage get 'https://nuage.example.org/l/0123…#AQ…'
+  NUAGE_LINK_PASSWORD=... nuage get 'https://nuage.example.org/l/0123…#AQ…' ~/Downloads`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && isLinkArg(args[0]) {
+				if len(args) > 2 {
+					return usagef("get takes a link URL and at most one LOCAL (got %d arguments)", len(args))
+				}
+				return nil
+			}
 			if len(args) < 2 {
 				return usagef("get takes REMOTE... LOCAL (got %d arguments)", len(args))
+			}
+			for _, r := range args[:len(args)-1] {
+				if isLinkArg(r) {
+					return usagef("a link URL is fetched on its own: get URL [LOCAL]")
+				}
 			}
 			return nil
 		},
@@ -434,6 +454,16 @@ the last whole segment when the same command is run again.`,
 			if version < 0 {
 				return usagef("--version %d: versions are numbered from 0 (the current one)", version)
 			}
+			if isLinkArg(args[0]) {
+				if version > 0 {
+					return usagef("--version cannot be used with a link: a link gives the current version")
+				}
+				local := "."
+				if len(args) == 2 {
+					local = args[1]
+				}
+				return a.getLink(cmd.Context(), args[0], local, jobs)
+			}
 			remotes, local := args[:len(args)-1], args[len(args)-1]
 			if version > 0 && len(remotes) > 1 {
 				return usagef("--version fetches one file at a time")
@@ -443,7 +473,7 @@ the last whole segment when the same command is run again.`,
 				return err
 			}
 			defer c.Close()
-			return a.get(cmd.Context(), c, remotes, local, recursive, version, jobs)
+			return a.get(cmd.Context(), c, remotes, local, getOptions{recursive: recursive, version: version, jobs: jobs})
 		},
 	}
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "download folders and their contents")
@@ -452,7 +482,31 @@ the last whole segment when the same command is run again.`,
 	return cmd
 }
 
-func (a *app) get(ctx context.Context, c *client.Client, remotes []string, local string, recursive bool, version, jobs int) error {
+// getOptions are the options of a get.
+type getOptions struct {
+	recursive bool
+	version   int
+	jobs      int
+	// link is set when c is a link's client: "/" is the link's target.
+	link *linkSource
+}
+
+// linkSource describes the link a get fetches.
+type linkSource struct {
+	// name is the target's name: the local name of "/".
+	name string
+	// label identifies the link (its URL without the key) in the saved
+	// state of an interrupted recursive get.
+	label string
+}
+
+func (a *app) get(ctx context.Context, c *client.Client, remotes []string, local string, o getOptions) error {
+	recursive, version, jobs := o.recursive, o.version, o.jobs
+	// shown is how messages name the remote path p.
+	shown := func(p string) string { return p }
+	if o.link != nil {
+		shown = func(p string) string { return path.Join(o.link.name, p) }
+	}
 	localIsDir := false
 	if st, err := os.Stat(local); err == nil && st.IsDir() {
 		localIsDir = true
@@ -481,11 +535,17 @@ func (a *app) get(ctx context.Context, c *client.Client, remotes []string, local
 			name := e.Name
 			if e.Path == "/" {
 				name = "nuage-root"
+				if o.link != nil {
+					name = o.link.name
+				}
+			}
+			if !filepath.IsLocal(name) {
+				return fmt.Errorf("%w: %q cannot be a local file name", client.ErrBadPath, name)
 			}
 			target = filepath.Join(local, name)
 		}
 		if !e.IsDir {
-			f := getFile{entry: e, version: version, size: e.Size, mtime: e.ModTime, local: target}
+			f := getFile{entry: e, version: version, size: e.Size, mtime: e.ModTime, local: target, shown: shown(e.Path)}
 			if version > 0 {
 				if f.size, f.mtime, err = versionOf(ctx, c, e.Path, version); err != nil {
 					return err
@@ -505,12 +565,16 @@ func (a *app) get(ctx context.Context, c *client.Client, remotes []string, local
 		if err != nil {
 			return err
 		}
-		jp := treeJobPath(dldir, "get", e.Path, absLocal)
+		source := e.Path
+		if o.link != nil {
+			source = o.link.label + e.Path
+		}
+		jp := treeJobPath(dldir, "get", source, absLocal)
 		continuing := false
-		if j, ok := loadTreeJob(jp); ok && j.Source == e.Path {
+		if j, ok := loadTreeJob(jp); ok && j.Source == source {
 			target, continuing = j.Target, true
-			pr.printf("continuing the interrupted download of %s to %s\n", e.Path, target)
-		} else if err := saveTreeJob(jp, treeJob{Source: e.Path, Dest: absLocal, Target: target}); err != nil {
+			pr.printf("continuing the interrupted download of %s to %s\n", shown(e.Path), target)
+		} else if err := saveTreeJob(jp, treeJob{Source: source, Dest: absLocal, Target: target}); err != nil {
 			return err
 		}
 		treeJobs = append(treeJobs, jp)
@@ -527,7 +591,7 @@ func (a *app) get(ctx context.Context, c *client.Client, remotes []string, local
 				dirs = append(dirs, lp)
 				return nil
 			}
-			files = append(files, getFile{entry: k, size: k.Size, mtime: k.ModTime, local: lp, skipSame: continuing})
+			files = append(files, getFile{entry: k, size: k.Size, mtime: k.ModTime, local: lp, shown: shown(k.Path), skipSame: continuing})
 			total += k.Size
 			return nil
 		})
@@ -623,14 +687,14 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 		return err
 	}
 	if off > 0 {
-		pr.printf("resuming the download of %s at %s of %s\n", f.entry.Path, sizeOf(off), sizeOf(f.size))
+		pr.printf("resuming the download of %s at %s of %s\n", f.shown, sizeOf(off), sizeOf(f.size))
 	}
 	release, err := bud.acquire(ctx, f.size-off)
 	if err != nil {
 		return err
 	}
 	defer release()
-	report, done := pr.bar(f.entry.Name, f.size)
+	report, done := pr.bar(path.Base(f.shown), f.size)
 	report(off)
 	written := off
 	warned := false
@@ -652,7 +716,7 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 		}
 		if err != nil && !warned {
 			warned = true
-			pr.printf("warning: cannot record the progress of %s (%v); an interrupted download will start over\n", f.entry.Path, err)
+			pr.printf("warning: cannot record the progress of %s (%v); an interrupted download will start over\n", f.shown, err)
 		}
 	}
 	start := time.Now()
@@ -666,7 +730,7 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 	}
 	if written != f.size {
 		keep = false
-		return hintErr(fmt.Errorf("%s: got %d bytes, expected %d", f.entry.Path, written, f.size), "the file changed while it was fetched; run the command again")
+		return hintErr(fmt.Errorf("%s: got %d bytes, expected %d", f.shown, written, f.size), "the file changed while it was fetched; run the command again")
 	}
 	if err := fh.Sync(); err != nil {
 		return err
@@ -685,6 +749,6 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 	if !f.mtime.IsZero() {
 		_ = os.Chtimes(f.local, f.mtime, f.mtime)
 	}
-	pr.printf("fetched %s (%s) in %s\n", f.entry.Path, sizeOf(f.size), rate(f.size, time.Since(start)))
+	pr.printf("fetched %s (%s) in %s\n", f.shown, sizeOf(f.size), rate(f.size, time.Since(start)))
 	return nil
 }

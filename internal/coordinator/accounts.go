@@ -27,6 +27,7 @@ const (
 	AuthKeySize    = 32
 	WrappedKeySize = 61 // a version-1 key wrap (spec §2.1)
 	PublicKeySize  = 32 // an X25519 public key (spec §2.3)
+	SigningKeySize = 32 // an Ed25519 public key (spec §2.3)
 	NameTagSize    = 16
 	MaxMetaSize    = 64 << 10
 	MaxEmailLen    = 254
@@ -207,6 +208,9 @@ func (c *Coordinator) checkSignup(req api.SignupRequest) (signup, *httpError) {
 	case len(req.WrappedPrivateKey) != WrappedKeySize:
 		return su, badRequest("wrapped_private_key must be %d bytes, got %d", WrappedKeySize, len(req.WrappedPrivateKey))
 	}
+	if herr := checkSigningKey(req.SigningKey, req.WrappedSigningKey); herr != nil {
+		return su, herr
+	}
 	if su.root, herr = c.checkEntry(req.Root, id, "root", true); herr != nil {
 		return su, herr
 	}
@@ -223,9 +227,16 @@ func (c *Coordinator) checkSignup(req api.SignupRequest) (signup, *httpError) {
 	if rec.Seq != 1 {
 		return su, badRequest("journal must be record 1, got seq %d", rec.Seq)
 	}
-	if herr := checkChanges(rec, []metadb.Entry{su.root, su.trash}, nil); herr != nil {
+	if rec.Writer() {
+		return su, badRequest("journal must be an owner record (version 1), not a writer record")
+	}
+	kc, herr := checkChanges(rec, []metadb.Entry{su.root, su.trash}, nil)
+	if herr != nil {
 		herr.body.Error = "journal: " + herr.body.Error
 		return su, herr
+	}
+	if len(kc.grants)+len(kc.revokes) > 0 {
+		return su, badRequest("journal: record 1 must not grant or revoke write keys")
 	}
 	kdf, err := json.Marshal(req.KDF)
 	if err != nil {
@@ -242,6 +253,8 @@ func (c *Coordinator) checkSignup(req api.SignupRequest) (signup, *httpError) {
 		TrashEntry:        su.trash.ID,
 		PublicKey:         req.PublicKey,
 		WrappedPrivateKey: req.WrappedPrivateKey,
+		SigningKey:        req.SigningKey,
+		WrappedSigningKey: req.WrappedSigningKey,
 		Created:           now,
 	}
 	su.first = metadb.JournalRecord{Seq: 1, Hash: journal.Hash(req.Journal), Data: req.Journal, Created: now}
@@ -273,6 +286,8 @@ func (c *Coordinator) sessionInfo(ctx context.Context, acct metadb.Account, tok 
 		Trash:             apiEntry(trash),
 		PublicKey:         acct.PublicKey,
 		WrappedPrivateKey: acct.WrappedPrivateKey,
+		SigningKey:        acct.SigningKey,
+		WrappedSigningKey: acct.WrappedSigningKey,
 		TOTP:              len(acct.TOTPSecret) > 0,
 	}
 	if tok != nil {
@@ -470,4 +485,99 @@ func (c *Coordinator) handlePasswordChange(w http.ResponseWriter, r *http.Reques
 	}
 	c.log.Info("password changed", "account", hexID(acct.ID), "sessions_ended", ended)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkSigningKey checks the sizes of an Ed25519 public key and its
+// wrapped seed (spec §2.3).
+func checkSigningKey(pub, wrapped []byte) *httpError {
+	switch {
+	case len(pub) != SigningKeySize:
+		return badRequest("signing_key must be %d bytes (Ed25519), got %d", SigningKeySize, len(pub))
+	case len(wrapped) != WrappedKeySize:
+		return badRequest("wrapped_signing_key must be %d bytes, got %d", WrappedKeySize, len(wrapped))
+	}
+	return nil
+}
+
+// handleSetSigningKey answers POST /account/signing-key: an account
+// created before signing keys existed sets its Ed25519 key pair, once
+// (409 exists if it has one: a key is never replaced this way).
+func (c *Coordinator) handleSetSigningKey(w http.ResponseWriter, r *http.Request, s session) {
+	var req api.SigningKeySet
+	if herr := decode(w, r, &req, false); herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	if herr := checkSigningKey(req.SigningKey, req.WrappedSigningKey); herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	if err := c.db.SetSigningKey(r.Context(), s.account, req.SigningKey, req.WrappedSigningKey); err != nil {
+		if errors.Is(err, metadb.ErrExists) {
+			writeError(w, http.StatusConflict, api.Error{
+				Error: "the account already has a signing key", Code: api.CodeExists,
+				Hint: "log in again to get it",
+			})
+			return
+		}
+		c.fail(w, r, err, "account")
+		return
+	}
+	c.log.Info("signing key set", "account", hexID(s.account))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// accountKeys answers an account's public keys.
+func accountKeys(a metadb.Account) api.AccountKeys {
+	return api.AccountKeys{Account: hexID(a.ID), Email: a.Email, PublicKey: a.PublicKey, SigningKey: a.SigningKey}
+}
+
+// noSuchAccount answers a key lookup for an account that does not exist.
+func noSuchAccount(what string) *httpError {
+	return &httpError{http.StatusNotFound, api.Error{
+		Error: "no account with this " + what + " on this coordinator", Code: api.CodeNotFound,
+		Hint: "no account with this " + what + " on this coordinator: check it, or ask the person to sign up here first",
+	}}
+}
+
+// handleAccountKeysByEmail answers GET /accounts/keys?email=E: the
+// account's ID, e-mail and public keys, for sharing (spec §11.1).
+func (c *Coordinator) handleAccountKeysByEmail(w http.ResponseWriter, r *http.Request, s session) {
+	q := r.URL.Query()
+	if !q.Has("email") {
+		c.fail(w, r, badRequest("the email parameter is required"), "")
+		return
+	}
+	email, err := NormalizeEmail(q.Get("email"))
+	if err != nil {
+		c.fail(w, r, badRequest("%v", err), "")
+		return
+	}
+	a, err := c.db.AccountByEmail(r.Context(), email)
+	if errors.Is(err, metadb.ErrNotFound) {
+		err = noSuchAccount("e-mail")
+	}
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	writeJSON(w, accountKeys(a))
+}
+
+// handleAccountKeysByID answers GET /accounts/{id}/keys.
+func (c *Coordinator) handleAccountKeysByID(w http.ResponseWriter, r *http.Request, s session) {
+	id, herr := parseID16(r.PathValue("id"), "account ID")
+	if herr != nil {
+		c.fail(w, r, herr, "")
+		return
+	}
+	a, err := c.db.AccountByID(r.Context(), id)
+	if errors.Is(err, metadb.ErrNotFound) {
+		err = noSuchAccount("ID")
+	}
+	if err != nil {
+		c.fail(w, r, err, "account")
+		return
+	}
+	writeJSON(w, accountKeys(a))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/crypto/keys"
 	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/journal"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -94,6 +95,7 @@ func TestSignupLoginLogout(t *testing.T) {
 		!bytes.Equal(s.Root.Meta, req.Root.Meta) || s.KDF.Time != req.KDF.Time || !bytes.Equal(s.KDF.Salt, req.KDF.Salt) ||
 		s.Trash.ID != req.Trash.ID || !bytes.Equal(s.Trash.WrappedKey, req.Trash.WrappedKey) || s.Trash.Parent != "" ||
 		!bytes.Equal(s.PublicKey, req.PublicKey) || !bytes.Equal(s.WrappedPrivateKey, req.WrappedPrivateKey) ||
+		!bytes.Equal(s.SigningKey, req.SigningKey) || !bytes.Equal(s.WrappedSigningKey, req.WrappedSigningKey) ||
 		s.TOTP || s.TokenID != "" {
 		t.Fatalf("signup session = %+v", s)
 	}
@@ -160,7 +162,8 @@ func TestSignupLoginLogout(t *testing.T) {
 	var s2 api.Session
 	e.call("POST", "/login", "", api.LoginRequest{Email: "ALICE@example.org", AuthKey: auth}, http.StatusOK, &s2)
 	if s2.Token == s.Token || s2.Account != req.Account || s2.Root.ID != req.Root.ID || !bytes.Equal(s2.KDF.Salt, req.KDF.Salt) ||
-		s2.Trash.ID != req.Trash.ID || !bytes.Equal(s2.PublicKey, req.PublicKey) || !bytes.Equal(s2.WrappedPrivateKey, req.WrappedPrivateKey) {
+		s2.Trash.ID != req.Trash.ID || !bytes.Equal(s2.PublicKey, req.PublicKey) || !bytes.Equal(s2.WrappedPrivateKey, req.WrappedPrivateKey) ||
+		!bytes.Equal(s2.SigningKey, req.SigningKey) || !bytes.Equal(s2.WrappedSigningKey, req.WrappedSigningKey) {
 		t.Fatalf("login session = %+v", s2)
 	}
 	wrong := e.expectError("POST", "/login", "", api.LoginRequest{Email: "alice@example.org", AuthKey: randBytes(32)},
@@ -249,6 +252,10 @@ func TestSignupValidation(t *testing.T) {
 		{"public key short", simple(func(r *api.SignupRequest) { r.PublicKey = randBytes(31) }), "public_key must be 32 bytes"},
 		{"public key missing", simple(func(r *api.SignupRequest) { r.PublicKey = nil }), "public_key"},
 		{"private key", simple(func(r *api.SignupRequest) { r.WrappedPrivateKey = randBytes(62) }), "wrapped_private_key must be 61"},
+		{"signing key missing", simple(func(r *api.SignupRequest) { r.SigningKey = nil }), "signing_key must be 32 bytes (Ed25519), got 0"},
+		{"signing key long", simple(func(r *api.SignupRequest) { r.SigningKey = randBytes(33) }), "signing_key must be 32"},
+		{"wrapped signing key missing", simple(func(r *api.SignupRequest) { r.WrappedSigningKey = nil }), "wrapped_signing_key must be 61"},
+		{"wrapped signing key short", simple(func(r *api.SignupRequest) { r.WrappedSigningKey = randBytes(60) }), "wrapped_signing_key must be 61"},
 		{"root kind", folder(func(r *api.SignupRequest) { r.Root.Kind = "file" }), "root.kind"},
 		{"root bad kind", folder(func(r *api.SignupRequest) { r.Root.Kind = "link" }), "root.kind"},
 		{"root parent", folder(func(r *api.SignupRequest) { r.Root.Parent = randHex16() }), "root.parent"},
@@ -285,6 +292,23 @@ func TestSignupValidation(t *testing.T) {
 			other.Meta = randBytes(60)
 			return sealRecord(t, zero, 1, zero, []api.Entry{r.Root, other}, nil)
 		}), "does not match the entry sent"},
+		{"journal writer record", rec(func(r *api.SignupRequest) []byte {
+			w := journal.Record{Seq: 1, Time: time.Unix(1_700_000_000, 0), KeyID: journal.ID{1}}
+			for _, p := range []api.Entry{r.Root, r.Trash} {
+				h, _ := journal.EntryHash(p)
+				w.Changes = append(w.Changes, journal.Change{Op: journal.Put, Entry: jid(t, p.ID), Hash: h})
+			}
+			return w.Seal(zero)
+		}), "owner record (version 1), not a writer record"},
+		{"journal grant", rec(func(r *api.SignupRequest) []byte {
+			g := journal.Record{Seq: 1, Time: time.Unix(1_700_000_000, 0)}
+			for _, p := range []api.Entry{r.Root, r.Trash} {
+				h, _ := journal.EntryHash(p)
+				g.Changes = append(g.Changes, journal.Change{Op: journal.Put, Entry: jid(t, p.ID), Hash: h})
+			}
+			g.Changes = append(g.Changes, journal.Change{Op: journal.Grant, Entry: journal.ID{9}, Parent: jid(t, r.Root.ID)})
+			return g.Seal(zero)
+		}), "must not grant or revoke write keys"},
 		{"journal parent", rec(func(r *api.SignupRequest) []byte {
 			child := r.Trash
 			child.Parent = r.Root.ID
@@ -408,6 +432,7 @@ func TestAccount(t *testing.T) {
 	want.Token = ""
 	if s.Token != "" || s.Account != want.Account || s.Email != want.Email || s.Root.ID != want.Root.ID || s.Trash.ID != want.Trash.ID ||
 		!bytes.Equal(s.PublicKey, want.PublicKey) || !bytes.Equal(s.WrappedPrivateKey, want.WrappedPrivateKey) ||
+		!bytes.Equal(s.SigningKey, want.SigningKey) || !bytes.Equal(s.WrappedSigningKey, want.WrappedSigningKey) || len(s.SigningKey) != SigningKeySize ||
 		!bytes.Equal(s.WrappedMasterKey, want.WrappedMasterKey) || s.Expires != want.Expires || s.TOTP || !bytes.Equal(s.KDF.Salt, want.KDF.Salt) {
 		t.Fatalf("GET /account = %+v, want %+v", s, want)
 	}

@@ -110,6 +110,8 @@ type Coordinator struct {
 	limitAccount *limiter
 	limitIP      *limiter
 	limitSignup  *limiter
+	// limitLink counts wrong auth keys per link (spec §10).
+	limitLink *limiter
 
 	// wake asks the deletion loop for an early pass (buffered, size 1).
 	wake chan struct{}
@@ -147,6 +149,7 @@ func New(cfg Config) (*Coordinator, error) {
 		limitAccount: newLimiter(maxEmailFailures, failureWindow, maxLimiterKeys),
 		limitIP:      newLimiter(maxIPFailures, failureWindow, maxLimiterKeys),
 		limitSignup:  newLimiter(maxSignupsPerIP, signupWindow, maxLimiterKeys),
+		limitLink:    newLimiter(maxLinkFailures, linkFailureWindow, maxLimiterKeys),
 		wake:         make(chan struct{}, 1),
 		clients:      make(map[identity.ID]*http.Client),
 	}
@@ -209,17 +212,23 @@ func (c *Coordinator) wakeDeletions() {
 	}
 }
 
-// Handler returns the HTTP handler: every API call under /api/v1 and, at
-// GET /, a short plain-text page naming the service.
+// Handler returns the HTTP handler: every API call under /api/v1, at
+// GET / a short plain-text page naming the service, and at GET /l/{id} the
+// page of a link (spec §10).
+//
+// Authenticated calls are for full sessions (authed) unless registered
+// with scoped (any session; the handler confines a link or share session
+// to its subtree) or writer (full and read-write share sessions).
 func (c *Coordinator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	p := api.Prefix
 	mux.HandleFunc("GET /{$}", c.handleRoot)
+	mux.HandleFunc("GET /l/{id}", c.handleLinkPage)
 	mux.HandleFunc("GET "+p+"/info", c.handleInfo)
 	mux.HandleFunc("POST "+p+"/prelogin", c.handlePrelogin)
 	mux.HandleFunc("POST "+p+"/signup", c.handleSignup)
 	mux.HandleFunc("POST "+p+"/login", c.handleLogin)
-	mux.HandleFunc("POST "+p+"/logout", c.authed(c.handleLogout))
+	mux.HandleFunc("POST "+p+"/logout", c.scoped(c.handleLogout))
 	mux.HandleFunc("POST "+p+"/token-login", c.handleTokenLogin)
 	mux.HandleFunc("POST "+p+"/recovery/fetch", c.handleRecoveryFetch)
 	mux.HandleFunc("POST "+p+"/recovery/reset", c.handleRecoveryReset)
@@ -228,20 +237,36 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("POST "+p+"/account/recovery", c.passwordOnly(c.handleRecoverySet))
 	mux.HandleFunc("POST "+p+"/account/totp", c.passwordOnly(c.handleTOTPEnable))
 	mux.HandleFunc("POST "+p+"/account/totp/disable", c.passwordOnly(c.handleTOTPDisable))
+	mux.HandleFunc("POST "+p+"/account/signing-key", c.authed(c.handleSetSigningKey))
+	mux.HandleFunc("GET "+p+"/accounts/keys", c.authed(c.handleAccountKeysByEmail))
+	mux.HandleFunc("GET "+p+"/accounts/{id}/keys", c.authed(c.handleAccountKeysByID))
 	mux.HandleFunc("POST "+p+"/tokens", c.passwordOnly(c.handleCreateToken))
 	mux.HandleFunc("GET "+p+"/tokens", c.authed(c.handleTokens))
 	mux.HandleFunc("DELETE "+p+"/tokens/{id}", c.passwordOnly(c.handleDeleteToken))
-	mux.HandleFunc("GET "+p+"/entries/{id}", c.authed(c.handleGetEntry))
-	mux.HandleFunc("GET "+p+"/entries/{id}/children", c.authed(c.handleChildren))
+	mux.HandleFunc("GET "+p+"/entries/{id}", c.scoped(c.handleGetEntry))
+	mux.HandleFunc("GET "+p+"/entries/{id}/children", c.scoped(c.handleChildren))
 	mux.HandleFunc("GET "+p+"/journal", c.authed(c.handleGetJournal))
-	mux.HandleFunc("POST "+p+"/journal", c.authed(c.handleCommit))
-	mux.HandleFunc("POST "+p+"/objects", c.authed(c.handleCreateObject))
-	mux.HandleFunc("GET "+p+"/objects/{id}", c.authed(c.handleObjectStatus))
-	mux.HandleFunc("POST "+p+"/objects/{id}/segments", c.authed(c.handleDeclareSegment))
-	mux.HandleFunc("POST "+p+"/objects/{id}/segments/{index}/commit", c.authed(c.handleCommitSegment))
-	mux.HandleFunc("POST "+p+"/objects/{id}/commit", c.authed(c.handleCommitObject))
-	mux.HandleFunc("GET "+p+"/objects/{id}/segments", c.authed(c.handleSegments))
-	mux.HandleFunc("DELETE "+p+"/objects/{id}", c.authed(c.handleDeleteObject))
+	mux.HandleFunc("GET "+p+"/journal/head", c.writer(c.handleJournalHead))
+	mux.HandleFunc("POST "+p+"/journal", c.scoped(c.handleCommit))
+	mux.HandleFunc("POST "+p+"/objects", c.writer(c.handleCreateObject))
+	mux.HandleFunc("GET "+p+"/objects/{id}", c.writer(c.handleObjectStatus))
+	mux.HandleFunc("POST "+p+"/objects/{id}/segments", c.writer(c.handleDeclareSegment))
+	mux.HandleFunc("POST "+p+"/objects/{id}/segments/{index}/commit", c.writer(c.handleCommitSegment))
+	mux.HandleFunc("POST "+p+"/objects/{id}/commit", c.writer(c.handleCommitObject))
+	mux.HandleFunc("GET "+p+"/objects/{id}/segments", c.scoped(c.handleSegments))
+	mux.HandleFunc("DELETE "+p+"/objects/{id}", c.writer(c.handleDeleteObject))
+	mux.HandleFunc("POST "+p+"/links", c.authed(c.handleCreateLink))
+	mux.HandleFunc("GET "+p+"/links", c.authed(c.handleLinks))
+	mux.HandleFunc("DELETE "+p+"/links/{id}", c.authed(c.handleRevokeLink))
+	mux.HandleFunc("PUT "+p+"/links/{id}/target-key", c.authed(c.handleLinkTargetKey))
+	mux.HandleFunc("GET "+p+"/links/{id}/prelude", c.handleLinkPrelude)
+	mux.HandleFunc("POST "+p+"/links/{id}/open", c.handleLinkOpen)
+	mux.HandleFunc("POST "+p+"/shares", c.authed(c.handleCreateShare))
+	mux.HandleFunc("GET "+p+"/shares", c.authed(c.handleShares))
+	mux.HandleFunc("GET "+p+"/shares/incoming", c.authed(c.handleIncomingShares))
+	mux.HandleFunc("PUT "+p+"/shares/{id}", c.authed(c.handleUpdateShare))
+	mux.HandleFunc("DELETE "+p+"/shares/{id}", c.authed(c.handleDeleteShare))
+	mux.HandleFunc("POST "+p+"/shares/{id}/session", c.authed(c.handleShareSession))
 	mux.HandleFunc("POST "+p+"/nodes/checkin", c.handleCheckIn)
 	mux.HandleFunc("GET "+p+"/usage", c.authed(c.handleUsage))
 	mux.HandleFunc("/", c.handleNotFound)
@@ -275,6 +300,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			c.limitAccount.prune(now)
 			c.limitIP.prune(now)
 			c.limitSignup.prune(now)
+			c.limitLink.prune(now)
 		}
 	}
 }

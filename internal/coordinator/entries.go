@@ -115,6 +115,8 @@ func (c *Coordinator) checkEntry(a api.Entry, account metadb.ID16, field string,
 	return e, nil
 }
 
+// handleGetEntry answers GET /entries/{id}; a scoped session reaches only
+// its root and the entries below it.
 func (c *Coordinator) handleGetEntry(w http.ResponseWriter, r *http.Request, s session) {
 	id, herr := parseID16(r.PathValue("id"), "entry ID")
 	if herr != nil {
@@ -122,6 +124,9 @@ func (c *Coordinator) handleGetEntry(w http.ResponseWriter, r *http.Request, s s
 		return
 	}
 	e, err := c.db.Entry(r.Context(), s.account, id)
+	if err == nil {
+		err = c.inScope(r.Context(), s, id)
+	}
 	if err != nil {
 		c.fail(w, r, err, "entry")
 		return
@@ -129,6 +134,8 @@ func (c *Coordinator) handleGetEntry(w http.ResponseWriter, r *http.Request, s s
 	writeJSON(w, apiEntry(e))
 }
 
+// handleChildren answers GET /entries/{id}/children; a scoped session
+// lists only its root and the folders below it.
 func (c *Coordinator) handleChildren(w http.ResponseWriter, r *http.Request, s session) {
 	id, herr := parseID16(r.PathValue("id"), "entry ID")
 	if herr != nil {
@@ -137,7 +144,11 @@ func (c *Coordinator) handleChildren(w http.ResponseWriter, r *http.Request, s s
 	}
 	// Look the folder up first so that an unknown (or another account's)
 	// folder is a 404 rather than an empty list.
-	if _, err := c.db.Entry(r.Context(), s.account, id); err != nil {
+	_, err := c.db.Entry(r.Context(), s.account, id)
+	if err == nil {
+		err = c.inScope(r.Context(), s, id)
+	}
+	if err != nil {
 		c.fail(w, r, err, "folder")
 		return
 	}

@@ -279,6 +279,8 @@ func signupRequest(t testing.TB, email string) (api.SignupRequest, []byte, [32]b
 		Trash:             trash,
 		PublicKey:         randBytes(PublicKeySize),
 		WrappedPrivateKey: randBytes(WrappedKeySize),
+		SigningKey:        randBytes(SigningKeySize),
+		WrappedSigningKey: randBytes(WrappedKeySize),
 		Journal:           sealRecord(t, key, 1, [32]byte{}, []api.Entry{root, trash}, nil),
 	}, auth, key
 }

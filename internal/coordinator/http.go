@@ -207,19 +207,52 @@ type session struct {
 	// token is the API token the session was opened with; nil for
 	// password logins.
 	token *metadb.Token
+
+	// The scope of a link or share session (spec §8 "Scoped sessions"):
+	// the session acts as account restricted to the subtree of root. A
+	// full session has a zero root. write is set for read-write share
+	// sessions; share or link names what the session was opened for;
+	// downloaded records whether a link session was counted as a download.
+	// shareKey is the share's current write key (zero for read-only).
+	root       metadb.ID16
+	write      bool
+	share      metadb.ID16
+	link       metadb.ID16
+	downloaded bool
+	shareKey   metadb.ID16
 }
 
 // viaToken reports whether the session was opened with an API token.
 func (s session) viaToken() bool { return s.token != nil }
 
-// authed wraps h so that it runs only with a valid bearer session.
-//
-// A password session's bearer token is 32 random bytes. A token session's
-// is the API token's ID followed by 32 random bytes: the session is still
-// looked up by the hash of the whole, so the ID cannot be forged, and each
-// request checks that the token still exists, so revoking a token ends
-// every session opened with it at once.
+// scoped reports whether the session is a link or share session.
+func (s session) scoped() bool { return s.root != (metadb.ID16{}) }
+
+// authed wraps h so that it runs only with a valid bearer session of the
+// whole account: a link or share session is answered 403 out_of_scope.
+// Every call is full-session only unless it is registered with scoped.
 func (c *Coordinator) authed(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return c.scoped(func(w http.ResponseWriter, r *http.Request, s session) {
+		if s.scoped() {
+			c.fail(w, r, outOfScope(s, "this call"), "")
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+// scoped wraps h so that it runs with any valid bearer session, full or
+// scoped; h itself must confine a scoped session to its subtree.
+//
+// A password session's bearer token is 32 random bytes, and so are a link
+// or share session's. A token session's is the API token's ID followed by
+// 32 random bytes: the session is still looked up by the hash of the
+// whole, so the ID cannot be forged, and each request checks that the
+// token still exists, so revoking a token ends every session opened with
+// it at once. Likewise a share session reads its share (revoked: the
+// session ends; its level may have changed) and a link session its link
+// (an expired link ends the session), one database read each.
+func (c *Coordinator) scoped(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		unauth := func(msg, hint string) {
 			writeError(w, http.StatusUnauthorized, api.Error{Error: msg, Code: api.CodeUnauthorized, Hint: hint})
@@ -238,7 +271,7 @@ func (c *Coordinator) authed(h func(http.ResponseWriter, *http.Request, session)
 		s := session{tokenHash: sha256.Sum256(raw)}
 		st, err := c.db.SessionByToken(r.Context(), s.tokenHash)
 		if errors.Is(err, metadb.ErrNotFound) || (err == nil && !c.now().Before(st.Expires)) {
-			unauth("session expired or logged out", loginHint)
+			unauth("session expired, logged out or revoked", loginHint)
 			return
 		}
 		if err != nil {
@@ -246,7 +279,13 @@ func (c *Coordinator) authed(h func(http.ResponseWriter, *http.Request, session)
 			return
 		}
 		s.account, s.expires = st.Account, st.Expires
-		if len(raw) == tokenSessionSize {
+		s.root, s.write, s.share, s.link, s.downloaded = st.Root, st.Write, st.Share, st.Link, st.Downloaded
+		switch {
+		case len(raw) == tokenSessionSize:
+			if s.scoped() {
+				unauth("invalid session token", loginHint)
+				return
+			}
 			var id metadb.ID16
 			copy(id[:], raw)
 			t, err := c.db.Token(r.Context(), id)
@@ -259,6 +298,21 @@ func (c *Coordinator) authed(h func(http.ResponseWriter, *http.Request, session)
 				return
 			}
 			s.token = &t
+		case s.link != (metadb.ID16{}):
+			if err := c.checkLinkSession(r, &s); err != nil {
+				c.fail(w, r, err, "link")
+				return
+			}
+		case s.share != (metadb.ID16{}):
+			if err := c.checkShareSession(r, &s); err != nil {
+				c.fail(w, r, err, "share")
+				return
+			}
+		case s.scoped():
+			// A scoped session names what it was opened for; one that
+			// names nothing cannot be checked, so it is not honoured.
+			c.fail(w, r, fmt.Errorf("session of account %x has a scope but no link or share", s.account), "session")
+			return
 		}
 		h(w, r, s)
 	}

@@ -454,6 +454,9 @@ func (c *Coordinator) diagnoseCommit(r *http.Request, s session, id metadb.ID16,
 	return conflict("the object cannot be committed in its current state", "")
 }
 
+// handleSegments answers GET /objects/{id}/segments: committed segments
+// with GET orders for their pieces. A scoped session gets them only for an
+// object an entry of its subtree references.
 func (c *Coordinator) handleSegments(w http.ResponseWriter, r *http.Request, s session) {
 	id, herr := c.objectID(r)
 	if herr != nil {
@@ -480,6 +483,16 @@ func (c *Coordinator) handleSegments(w http.ResponseWriter, r *http.Request, s s
 	}
 	if _, err := c.db.Object(r.Context(), s.account, id); err != nil {
 		c.fail(w, r, err, "object")
+		return
+	}
+	if err := c.objectInScope(r.Context(), s, id); err != nil {
+		c.fail(w, r, err, "object")
+		return
+	}
+	// A link session is counted as a download when it first asks for
+	// GET orders (spec §10), before it gets any.
+	if err := c.countDownload(r.Context(), s); err != nil {
+		c.fail(w, r, err, "link")
 		return
 	}
 	segs, err := c.db.Segments(r.Context(), s.account, id, from, count)
