@@ -96,16 +96,21 @@ func runMeasured(ctx context.Context, cmd *exec.Cmd, stdin []byte) (procResult, 
 	return res, nil
 }
 
-// peakRSS picks a child's peak resident memory: ru_maxrss when it exceeds
-// what the child inherited from this process at exec (then it is the
-// child's own peak, exactly), otherwise the highest VmHWM sampled while it
-// ran.
+// peakRSS picks a child's peak resident memory: ru_maxrss when it clearly
+// exceeds what the child inherited from this process at exec (then it is
+// the child's own peak, exactly), otherwise the highest VmHWM sampled while
+// it ran. "Clearly": Linux syncs a thread's RSS counters into VmHWM lazily,
+// so the inherited figure read from /proc can lag the one the kernel gave
+// the child by a few MiB.
 func peakRSS(maxrss, inherited, sampled int64) int64 {
-	if maxrss > inherited {
+	if maxrss > inherited+inheritSlack {
 		return maxrss
 	}
 	return sampled
 }
+
+// inheritSlack bounds how far /proc's VmHWM may lag the kernel's figure.
+const inheritSlack = 32 << 20
 
 // commandLine shows cmd as a shell line, for messages and results.
 func commandLine(cmd *exec.Cmd) string {

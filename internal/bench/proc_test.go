@@ -92,9 +92,10 @@ func TestRunMeasuredFailure(t *testing.T) {
 
 func TestPeakRSSChoice(t *testing.T) {
 	for _, tc := range []struct{ maxrss, inherited, sampled, want int64 }{
-		{maxrss: 100, inherited: 50, sampled: 90, want: 100}, // the child's own peak
-		{maxrss: 200, inherited: 200, sampled: 30, want: 30}, // our peak, folded in at exec
-		{maxrss: 0, inherited: 0, sampled: 0, want: 0},       // unknown
+		{maxrss: 100 << 20, inherited: 50 << 20, sampled: 90 << 20, want: 100 << 20}, // the child's own peak
+		{maxrss: 200 << 20, inherited: 200 << 20, sampled: 30 << 20, want: 30 << 20}, // our peak, folded in at exec
+		{maxrss: 215 << 20, inherited: 200 << 20, sampled: 30 << 20, want: 30 << 20}, // ours, read before /proc caught up
+		{maxrss: 0, inherited: 0, sampled: 0, want: 0},                               // unknown
 	} {
 		if got := peakRSS(tc.maxrss, tc.inherited, tc.sampled); got != tc.want {
 			t.Errorf("peakRSS(%d, %d, %d) = %d, want %d", tc.maxrss, tc.inherited, tc.sampled, got, tc.want)
