@@ -290,8 +290,10 @@ func TestKillAndRerun(t *testing.T) {
 			t.Fatal("an interrupted get left the destination file")
 		}
 		ps, ok := loadPartial(filepath.Join(dir, ".dl.bin.nuage-partial.json"))
-		if !ok || ps.Done <= 0 || ps.Done%seg != 0 || ps.Size != int64(len(data)) {
-			t.Fatalf("partial download state: %+v (found %v), want whole segments done", ps, ok)
+		// Progress is recorded at most once a second (and at the first
+		// callback), so Done may be any point the client reported.
+		if !ok || ps.Done <= 0 || ps.Done >= int64(len(data)) || ps.Size != int64(len(data)) {
+			t.Fatalf("partial download state: %+v (found %v), want some progress recorded", ps, ok)
 		}
 		px.reset(nil)
 		out := c.run("get", "/big.bin", "dl.bin")
