@@ -198,8 +198,13 @@ func (s *segmentSource) get(ctx context.Context, index int) (api.Segment, error)
 // (relative to the segment's first plaintext byte). firstOfRead marks the
 // first segment of a read, which asks for a spare piece up front. It is
 // the whole-piece path that ranged reads fall back to.
+//
+// With verify unset, the pieces' hashes are not checked: a bad piece then
+// makes the decoded ciphertext fail authentication, and fetchSegment
+// returns an error matching errUnauthenticated without releasing anything;
+// the caller fetches again with verify set.
 func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph *stream.Cipher, coder *erasure.Coder,
-	off, n int64, firstOfRead bool) ([]byte, error) {
+	off, n int64, firstOfRead, verify bool) ([]byte, error) {
 	k := coder.K()
 	layout := ciph.Layout()
 	pool := c.nodes.bufs
@@ -221,7 +226,7 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 		next++
 		buf := pool.get(int(seg.PieceSize))
 		go func() {
-			data, err := c.nodes.get(pctx, o, seg.PieceSize, buf)
+			data, err := c.nodes.get(pctx, o, seg.PieceSize, buf, verify)
 			results <- result{o.Index, data, buf, err}
 		}()
 	}
@@ -302,6 +307,9 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 		return nil, withHint(err, "too many storage nodes are offline; retry when more are back")
 	}
 	ct, err := coder.Decode(pieces, seg.Size, pool.get(int(seg.Size))[:0])
+	if err != nil && !verify {
+		return nil, fmt.Errorf("%w: segment %d: %v", errUnauthenticated, s, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", s, err)
 	}
@@ -313,8 +321,15 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 	} else {
 		pt, err = ciph.OpenSegmentRange(pool.get(int(n))[:0], s, ct, off, n)
 	}
+	if err != nil && !verify {
+		return nil, fmt.Errorf("%w: segment %d: %v", errUnauthenticated, s, err)
+	}
 	if err != nil {
 		return nil, tampered("segment %d: %v", s, err)
 	}
 	return pt, nil
 }
+
+// errUnauthenticated reports a segment fetched without hash checks whose
+// ciphertext did not authenticate: fetch it again with them.
+var errUnauthenticated = errors.New("segment did not authenticate")

@@ -192,6 +192,14 @@ func (c *Client) readSegment(ctx context.Context, seg api.Segment, s int, ciph *
 			c.opts.Logger.Debug("ranged read failed, fetching whole pieces", "segment", s, "err", err)
 		}
 	}
-	pt, err := c.fetchSegment(ctx, seg, s, ciph, coder, off, n, firstOfRead)
+	// Whole pieces, first without their hashes: every block is
+	// authenticated by the stream's AEAD anyway (spec §4). Only if one does
+	// not is the segment fetched again with every piece hash-checked,
+	// which finds the bad pieces and routes around them.
+	pt, err := c.fetchSegment(ctx, seg, s, ciph, coder, off, n, firstOfRead, false)
+	if errors.Is(err, errUnauthenticated) {
+		c.opts.Logger.Warn("a segment did not authenticate; fetching it again with every piece hash-checked", "segment", s, "err", err)
+		pt, err = c.fetchSegment(ctx, seg, s, ciph, coder, off, n, firstOfRead, true)
+	}
 	out <- segResult{pt, err}
 }
