@@ -63,6 +63,7 @@ type Client struct {
 	sharing  *sharingKeys
 	contacts *contactBook
 	views    map[string]*Client // by share ID
+	routes   map[string]*Client // by OWNER/NAME (owner lower-cased)
 
 	infoOnce sync.Once
 	info     api.Info

@@ -298,3 +298,36 @@ func TestShareSessionsBelongToTheRecipient(t *testing.T) {
 		t.Fatalf("a share session opened by an ended login: %v", err)
 	}
 }
+
+// TestShareBrokenBeside: a share that cannot be opened does not hide the
+// others of the same owner, and is reported when asked for.
+func TestShareBrokenBeside(t *testing.T) {
+	net := testnet.New(t, testnet.Options{})
+	alice, bob := net.Signup(t), net.Signup(t)
+	putp(t, alice, "/one/x.txt", []byte("x"))
+	putp(t, alice, "/two/y.txt", []byte("y"))
+	one, err := alice.ShareFolder(ctxT(t), "/one", bob.Email(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ShareFolder(ctxT(t), "/two", bob.Email(), false); err != nil {
+		t.Fatal(err)
+	}
+	db := openMetaDB(t, net)
+	var sealed []byte
+	if err := db.QueryRow(`SELECT sealed FROM shares WHERE id = ?`, idBytes(t, one.ID)).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	sealed[len(sealed)-1] ^= 1
+	exec(t, db, `UPDATE shares SET sealed = ? WHERE id = ?`, sealed, idBytes(t, one.ID))
+	base := "/shared/" + alice.Email()
+	if string(get(t, bob, base+"/two/y.txt")) != "y" {
+		t.Fatal("the intact share reads differently")
+	}
+	if _, err := bob.List(ctxT(t), base+"/one"); !errors.Is(err, client.ErrTampered) {
+		t.Fatalf("the damaged share: %v", err)
+	}
+	if got := nameList(list(t, bob, base)); got != "two" {
+		t.Fatalf("ls %s: %q", base, got)
+	}
+}

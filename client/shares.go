@@ -535,12 +535,24 @@ func (c *Client) route(ctx context.Context, p string) (v *Client, inner string, 
 	if len(rest) < 2 {
 		return nil, "", true, errVirtual
 	}
-	is, err := c.findShare(ctx, rest[0], rest[1])
-	if err != nil {
-		return nil, "", true, err
-	}
-	if v, err = c.shareView(ctx, is); err != nil {
-		return nil, "", true, err
+	key := strings.ToLower(rest[0]) + "/" + rest[1]
+	c.smu.Lock()
+	v = c.routes[key]
+	c.smu.Unlock()
+	if v == nil {
+		is, err := c.findShare(ctx, rest[0], rest[1])
+		if err != nil {
+			return nil, "", true, err
+		}
+		if v, err = c.shareView(ctx, is); err != nil {
+			return nil, "", true, err
+		}
+		c.smu.Lock()
+		if c.routes == nil {
+			c.routes = map[string]*Client{}
+		}
+		c.routes[key] = v
+		c.smu.Unlock()
 	}
 	return v, joinPath(rest[2:]), true, nil
 }
@@ -550,18 +562,25 @@ func (c *Client) route(ctx context.Context, p string) (v *Client, inner string, 
 var errVirtual = withHint(fmt.Errorf("%w: /%s holds the folders others share with you; it cannot be changed", ErrBadPath, sharedDir),
 	"work inside a shared folder, /shared/OWNER/NAME/…")
 
+// findShare finds the share OWNER/NAME among those made to this account;
+// a share that cannot be opened (its name is sealed) answers with why.
 func (c *Client) findShare(ctx context.Context, owner, name string) (IncomingShare, error) {
 	all, err := c.IncomingShares(ctx)
 	if err != nil {
 		return IncomingShare{}, err
 	}
+	var broken error
 	for _, is := range all {
-		if strings.EqualFold(is.Owner, owner) && (is.Name == name || (is.Err != nil && is.Name == "")) {
-			if is.Err != nil {
-				return IncomingShare{}, is.Err
-			}
+		switch {
+		case !strings.EqualFold(is.Owner, owner):
+		case is.Err == nil && is.Name == name:
 			return is, nil
+		case is.Err != nil && broken == nil:
+			broken = is.Err // its name is sealed: it may be the one asked for
 		}
+	}
+	if broken != nil {
+		return IncomingShare{}, broken
 	}
 	return IncomingShare{}, withHint(fmt.Errorf("/%s/%s/%s: %w", sharedDir, owner, name, ErrNotFound), "list the folders shared with you with `nuage shared ls`")
 }
