@@ -178,18 +178,14 @@ func (c *Client) pathOf(ctx context.Context, id [16]byte) (string, error) {
 	if err := c.sync(ctx); err != nil {
 		return "", err
 	}
-	nodes, err := c.nodeByID(ctx, id, false)
+	p, live, _, err := c.folderPath(ctx, id, false, 0)
 	if err != nil {
 		return "", err
 	}
-	if nodes[0].id != c.rootID {
-		return "", fmt.Errorf("entry %x is in the trash: %w", id, ErrNotFound)
+	if !live {
+		return "", fmt.Errorf("entry %x is not in the tree: %w", id, ErrNotFound)
 	}
-	names := make([]string, 0, len(nodes)-1)
-	for _, n := range nodes[1:] {
-		names = append(names, n.meta.Name)
-	}
-	return joinPath(names), nil
+	return p, nil
 }
 
 // Links lists this account's links, oldest first, revoked ones included.
@@ -251,7 +247,7 @@ func (c *Client) RevokeLink(ctx context.Context, idOrURL string) (Link, error) {
 	if l.Path == "" {
 		return l, nil // nothing left to rotate
 	}
-	if err := c.rotate(ctx, l.Path); err != nil {
+	if err := c.Rotate(ctx, l.Path); err != nil {
 		return l, withHint(fmt.Errorf("the link is revoked, but the keys of %s were not rotated: %w", l.Path, err),
 			fmt.Sprintf("run `nuage share rotate %s` to retry", l.Path))
 	}

@@ -221,7 +221,7 @@ func (c *Client) RevokeShare(ctx context.Context, p, email string) error {
 	if err := c.coord.call(ctx, http.MethodDelete, "/shares/"+found.ID, nil, nil); err != nil {
 		return fmt.Errorf("revoke the share of %s with %s: %w", clean, email, err)
 	}
-	if err := c.rotate(ctx, clean); err != nil {
+	if err := c.Rotate(ctx, clean); err != nil {
 		return withHint(fmt.Errorf("the share is revoked, but the keys of %s were not rotated: %w", clean, err),
 			fmt.Sprintf("run `nuage share rotate %s` to retry", clean))
 	}
@@ -231,9 +231,7 @@ func (c *Client) RevokeShare(ctx context.Context, p, email string) error {
 // Rotate gives the file or folder at p and everything below it new keys,
 // and hands the new keys to the shares and links that remain (spec §11.4).
 // RevokeShare and RevokeLink call it; call it again if they could not.
-func (c *Client) Rotate(ctx context.Context, p string) error { return c.rotate(ctx, p) }
-
-func (c *Client) rotate(ctx context.Context, p string) error {
+func (c *Client) Rotate(ctx context.Context, p string) error {
 	sk, err := c.keysForSharing(ctx)
 	if err != nil {
 		return err

@@ -144,7 +144,7 @@ func (c *Client) originalPath(ctx context.Context, it *node, locked bool) (strin
 	return path.Join(dir, it.meta.Trashed.Name), nil
 }
 
-// folderPath returns the path of folder id: live if it is in the tree,
+// folderPath returns the path of entry id: live if it is in the tree,
 // or the path it had if it (or a folder above it) is in the trash; known
 // is false if it no longer exists.
 func (c *Client) folderPath(ctx context.Context, id [16]byte, locked bool, depth int) (p string, live, known bool, err error) {
