@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nuage-storage/nuage/client"
+	"github.com/nuage-storage/nuage/internal/pagecache"
 )
 
 // defaultJobs is how many files transfer at once by default.
@@ -728,7 +729,9 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 		}
 	}
 	start := time.Now()
-	_, err = c.ReadVersion(ctx, f.entry.Path, f.version, off, -1, fh, checkpoint)
+	// pagecache.Writer keeps the file's pages from piling up in the page
+	// cache; the checkpoints' Sync still makes it durable.
+	_, err = c.ReadVersion(ctx, f.entry.Path, f.version, off, -1, pagecache.NewWriter(fh, off), checkpoint)
 	done(err == nil)
 	if err != nil {
 		if errors.Is(err, client.ErrTampered) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/node/piecestore"
 	"github.com/nuage-storage/nuage/internal/order"
+	"github.com/nuage-storage/nuage/internal/pagecache"
 	"github.com/nuage-storage/nuage/internal/piece"
 )
 
@@ -253,6 +254,8 @@ func (n *Node) get(w http.ResponseWriter, r *http.Request, id piece.ID, o *order
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("ETag", `"`+id.String()+`"`)
 	http.ServeContent(w, r, "", time.Time{}, f)
+	// Pieces are cold: keep them out of the machine's page cache.
+	pagecache.Drop(f, 0, 0)
 }
 
 func (n *Node) delete(w http.ResponseWriter, r *http.Request, id piece.ID) {

@@ -6,7 +6,9 @@
 // directory while hashing them, checks the size and the BLAKE3 hash against
 // the ID, then fsyncs the file, renames it into place and fsyncs the
 // directory; only then does it report success, so a piece acknowledged with
-// a receipt survives a crash. Temporary files left by a crash are removed by
+// a receipt survives a crash. Once durable, a piece's pages are dropped from
+// the page cache (internal/pagecache): pieces are cold, and the node shares
+// its machine with its owner's own work. Temporary files left by a crash are removed by
 // Open.
 //
 // Space is accounted in memory: Open walks the pieces directory once, and
@@ -29,6 +31,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/nuage-storage/nuage/internal/pagecache"
 	"github.com/nuage-storage/nuage/internal/piece"
 )
 
@@ -294,6 +297,9 @@ func (s *Store) Put(ctx context.Context, id piece.ID, size int64, r io.Reader) e
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("piecestore: put %s: sync: %w", id, err)
 	}
+	// The piece is on disk: its pages would only crowd the machine's page
+	// cache, and freeing them now lets the next piece reuse them.
+	pagecache.Drop(f, 0, 0)
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("piecestore: put %s: %w", id, err)
 	}
