@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nuage-storage/nuage/internal/api"
+	"github.com/nuage-storage/nuage/internal/bulktls"
 	"github.com/nuage-storage/nuage/internal/identity"
 	"github.com/nuage-storage/nuage/internal/order"
 	"github.com/nuage-storage/nuage/internal/piece"
@@ -46,10 +47,15 @@ func (p *nodePool) client(id identity.ID) *http.Client {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
+	conf := identity.PinnedClientTLSConfig(id)
 	tr := &http.Transport{
-		DialContext:           dial,
-		TLSClientConfig:       identity.PinnedClientTLSConfig(id),
-		TLSHandshakeTimeout:   10 * time.Second,
+		// bulktls: the same TLS 1.3 on the wire as crypto/tls, in a
+		// fraction of the system calls.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the TLS handshake timeout
+			defer cancel()
+			return bulktls.Dial(ctx, dial, network, addr, conf)
+		},
 		ResponseHeaderTimeout: p.opts.NodeTimeout,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
@@ -84,15 +90,23 @@ func nodeError(o api.PieceOrder, resp *http.Response) error {
 	return fmt.Errorf("node %s (%s): %s", o.Node.Short(), o.Address, ae.Error)
 }
 
+// pieceBody is a request body that net/http hands to the connection
+// as it is (a bare *bytes.Reader would be wrapped in io.NopCloser), so that
+// bulktls.Conn writes the piece from memory without copying it.
+type pieceBody struct{ *bytes.Reader }
+
+func (pieceBody) Close() error { return nil }
+
 // put uploads one piece and returns the node's verified receipt.
 func (p *nodePool) put(ctx context.Context, o api.PieceOrder, data []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.NodeTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pieceURL(o), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pieceURL(o), pieceBody{bytes.NewReader(data)})
 	if err != nil {
 		return nil, err
 	}
 	req.ContentLength = int64(len(data))
+	req.GetBody = func() (io.ReadCloser, error) { return pieceBody{bytes.NewReader(data)}, nil }
 	req.Header.Set(order.Header, base64.RawURLEncoding.EncodeToString(o.Order))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := p.client(o.Node).Do(req)

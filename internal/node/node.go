@@ -12,7 +12,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nuage-storage/nuage/internal/bulktls"
 	"github.com/nuage-storage/nuage/internal/identity"
 	"github.com/nuage-storage/nuage/internal/node/piecestore"
 )
@@ -191,7 +191,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: listen: %w", err)
 	}
-	n.ln = tls.NewListener(tcp, tlsConf)
+	n.ln = bulktls.NewListener(tcp, tlsConf)
 	n.advertise = cfg.Advertise
 	if n.advertise == "" {
 		n.advertise = tcp.Addr().String()
