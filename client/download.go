@@ -216,18 +216,29 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 	type result struct {
 		index int
 		data  []byte
-		buf   []byte
+		buf   []byte // from the pool, to give back (nil: part of ctBuf)
 		err   error
 	}
 	results := make(chan result, len(seg.Pieces))
+	// The data pieces are fetched straight into their places in the
+	// segment's ciphertext (Decode then copies nothing); parity pieces
+	// into buffers of their own.
+	z := int(seg.PieceSize)
+	ctBuf := pool.get(k * z)
 	next := 0
 	launch := func() {
 		o := seg.Pieces[next]
 		next++
-		buf := pool.get(int(seg.PieceSize))
+		var buf, own []byte
+		if o.Index < k {
+			buf = ctBuf[o.Index*z : o.Index*z : (o.Index+1)*z]
+		} else {
+			buf = pool.get(z)
+			own = buf
+		}
 		go func() {
 			data, err := c.nodes.get(pctx, o, seg.PieceSize, buf, verify)
-			results <- result{o.Index, data, buf, err}
+			results <- result{o.Index, data, own, err}
 		}()
 	}
 	start := time.Now()
@@ -269,7 +280,9 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 			continue
 		}
 		running--
-		bufs = append(bufs, r.buf)
+		if r.buf != nil {
+			bufs = append(bufs, r.buf)
+		}
 		switch {
 		case r.err == nil && got < k:
 			pieces[r.index] = r.data
@@ -300,20 +313,21 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 		}
 	}()
 	if got < k {
+		pool.put(ctBuf)
 		err := fmt.Errorf("%w: segment %d: %d of %d pieces readable, need %d: %w", ErrUnavailable, s, got, len(seg.Pieces), k, errors.Join(errs...))
 		if errors.Is(err, errBadPiece) {
 			return nil, withHint(err, "some nodes hold corrupted pieces; too few intact ones remain to rebuild this file")
 		}
 		return nil, withHint(err, "too many storage nodes are offline; retry when more are back")
 	}
-	ct, err := coder.Decode(pieces, seg.Size, pool.get(int(seg.Size))[:0])
+	defer pool.put(ctBuf)
+	ct, err := coder.Decode(pieces, seg.Size, ctBuf[:0])
 	if err != nil && !verify {
 		return nil, fmt.Errorf("%w: segment %d: %v", errUnauthenticated, s, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", s, err)
 	}
-	defer pool.put(ct)
 	_, segLen := layout.SegmentPlain(s)
 	var pt []byte
 	if off == 0 && n == segLen {

@@ -176,7 +176,10 @@ func split(dst [][]byte, buf []byte, z int) {
 // otherwise). Decode does not check the pieces against each other: the
 // caller verifies each piece's hash first, as the spec requires. pieces and
 // the slices in it are not modified; missing data is rebuilt directly into
-// dst's spare capacity, which must not overlap any piece.
+// dst's spare capacity, which must not overlap any piece, with one
+// exception: data piece i may already sit at its place in the output,
+// dst[len(dst)+i·z:][:z] for pieces of z bytes (a caller that fetched it
+// there), and is then not copied.
 func (c *Coder) Decode(pieces [][]byte, size int64, dst []byte) ([]byte, error) {
 	if len(pieces) != c.n {
 		return dst, fmt.Errorf("%w: got %d pieces, scheme has %d", ErrBadScheme, len(pieces), c.n)
@@ -233,8 +236,10 @@ func (c *Coder) Decode(pieces [][]byte, size int64, dst []byte) ([]byte, error) 
 		}
 	}
 	for i := range needed {
-		if len(pieces[i]) != 0 {
-			copy(region[i*z:], pieces[i])
+		// A piece the caller placed in dst already (fetched there) needs
+		// no copy.
+		if p := pieces[i]; len(p) != 0 && &p[0] != &region[i*z] {
+			copy(region[i*z:], p)
 		}
 	}
 	return out[:base+int(size)], nil
