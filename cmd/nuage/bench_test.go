@@ -74,7 +74,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Errorf("small put: %+v", n.SmallPut)
 	case n.SmallList.Error != "" || n.SmallList.Files != 50 || n.SmallList.FilesPerSecond <= 0:
 		t.Errorf("small list: %+v", n.SmallList)
-	case len(res.Ceilings.Stages) != 5 || res.Ceilings.Put.MBps <= 0 || res.Ceilings.Get.MBps <= 0 || res.Ceilings.Error != "":
+	case len(res.Ceilings.Stages) != 6 || res.Ceilings.Put.MBps <= 0 || res.Ceilings.Get.MBps <= 0 || res.Ceilings.Error != "":
 		t.Errorf("ceilings: %+v", res.Ceilings)
 	case len(res.Peers) != 0:
 		t.Errorf("peers ran with --peers=false: %+v", res.Peers)

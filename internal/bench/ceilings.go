@@ -2,12 +2,12 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nuage-storage/nuage/internal/bulktls"
 	"github.com/nuage-storage/nuage/internal/crypto/stream"
 	"github.com/nuage-storage/nuage/internal/erasure"
 	"github.com/nuage-storage/nuage/internal/identity"
+	"github.com/nuage-storage/nuage/internal/pagecache"
 	"github.com/nuage-storage/nuage/internal/piece"
 )
 
@@ -32,25 +34,28 @@ import (
 // measured alone on this machine in the same run. Per plaintext byte:
 //
 //	put CPU = c_aes·1 + c_rs·x + c_blake3·2rx + c_tls·rx + c_disk·rx
-//	get CPU = c_aes·1 + c_blake3·x + c_tls·x + c_disk·1
+//	get CPU = c_aes·1 + c_blake3·x + c_tls·x + c_read·x + c_disk·1
 //
 // (a put hashes every piece twice, once in the client and once in the
 // node that verifies it while receiving; a get hashes the k pieces it
 // fetches; c_tls is the CPU of both ends of a loopback TLS transfer; c_disk
-// the CPU of write+fsync.) Client and nodes share the C cores, so
+// the CPU of write+fsync; c_read the CPU of reading piece files from disk,
+// as the nodes serving a get do. A put's read of its input file is not
+// counted: it may be cached, and a ceiling takes the cheaper case.)
+// Client and nodes share the C cores, so
 //
-//	ceiling = min(C / CPU, R_disk / d)
+//	ceiling = min(C / CPU, R_disk / d, R_read / x for a get)
 //
 // where R_disk is the measured write+fsync rate and d the bytes written
 // per plaintext byte (rx for a put, where nodes store n pieces; 1 for a
-// get, which writes the plaintext). The model assumes perfect overlap of
-// stages and counts neither memory copies nor coordinator calls: it is a
-// ceiling, not a prediction.
+// get, which writes the plaintext), and R_read the measured read rate.
+// The model assumes perfect overlap of stages and counts neither memory
+// copies nor coordinator calls: it is a ceiling, not a prediction.
 const Model = "put CPU/byte = c_aes + x·c_rs + 2rx·c_blake3 + rx·c_tls + rx·c_disk; " +
-	"get CPU/byte = c_aes + x·c_blake3 + x·c_tls + c_disk; " +
-	"ceiling = min(cores / CPU per byte, R_disk / bytes written per byte) " +
+	"get CPU/byte = c_aes + x·c_blake3 + x·c_tls + x·c_read + c_disk; " +
+	"ceiling = min(cores / CPU per byte, R_disk / bytes written per byte, for a get R_read / x) " +
 	"(x = (B+16)/B stream expansion, r = n/k, c_s = CPU seconds per input byte of stage s measured alone, " +
-	"R_disk = write+fsync rate; put writes rx, get writes 1)"
+	"R_disk = write+fsync rate, R_read = read rate of piece files; put writes rx, get writes 1 and reads x)"
 
 // stageSetup is what the stage ceilings are measured for.
 type stageSetup struct {
@@ -87,6 +92,7 @@ func measureCeilings(ctx context.Context, s stageSetup, progress func(format str
 		{StageBLAKE3, "BLAKE3-256 of each piece", blake3Stage},
 		{StageTLS, "TLS 1.3 over loopback (both ends)", tlsStage},
 		{StageDisk, fmt.Sprintf("write+fsync of n/k × the file, as piece files, %d writers", s.N), diskStage},
+		{StageRead, fmt.Sprintf("read of the file's k pieces from disk, as nodes serve them, %d readers", s.K), readStage},
 	}
 	var out Ceilings
 	for _, st := range stages {
@@ -112,8 +118,9 @@ func measureCeilings(ctx context.Context, s stageSetup, progress func(format str
 	return out, nil
 }
 
-// bestOf keeps, for every stage, the pass that allows the faster put
-// (the ceiling is the best the machine did), and recomputes the pipeline.
+// bestOf keeps, for every stage, the pass that allows the faster put, or
+// for a stage only a get uses the one that cost less CPU (the ceiling is
+// the best the machine did), and recomputes the pipeline.
 func bestOf(a, b Ceilings, k, n, cores int) Ceilings {
 	out := a
 	out.Stages = slices.Clone(a.Stages)
@@ -124,6 +131,8 @@ func bestOf(a, b Ceilings, k, n, cores int) Ceilings {
 			out.Stages = append(out.Stages, sb)
 		case sb.PutAlone > out.Stages[i].PutAlone:
 			out.Stages[i] = sb
+		case sb.PutAlone == 0 && out.Stages[i].PutAlone == 0 && sb.CPUPerGiB > 0 && sb.CPUPerGiB < out.Stages[i].CPUPerGiB:
+			out.Stages[i] = sb // a stage a put does not use: the cheaper pass
 		}
 	}
 	out.Stages, out.Put, out.Get = pipeline(out.Stages, k, n, cores)
@@ -160,7 +169,12 @@ func pipeline(stages []Stage, k, n, cores int) ([]Stage, Pipeline, Pipeline) {
 			s.PutPerByte, s.GetPerByte = r*x, 1
 			if s.MBps > 0 {
 				put.DiskBound = s.MBps / s.PutPerByte
-				get.DiskBound = s.MBps / s.GetPerByte
+				get.DiskBound = minPositive(get.DiskBound, s.MBps/s.GetPerByte)
+			}
+		case StageRead:
+			s.PutPerByte, s.GetPerByte = 0, x
+			if s.MBps > 0 {
+				get.DiskBound = minPositive(get.DiskBound, s.MBps/s.GetPerByte)
 			}
 		}
 		var c float64 // CPU seconds per input byte
@@ -190,6 +204,15 @@ func pipeline(stages []Stage, k, n, cores int) ([]Stage, Pipeline, Pipeline) {
 	finish(&put, putCPU)
 	finish(&get, getCPU)
 	return out, put, get
+}
+
+// minPositive returns the smaller of a and b, ignoring a zero (not
+// measured) value.
+func minPositive(a, b float64) float64 {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // repeat runs step (after one untimed warm-up call) until budget has
@@ -305,7 +328,7 @@ func blake3Stage(ctx context.Context, s stageSetup) (int64, time.Duration, time.
 const tlsChunk = 256 << 10
 
 // tlsStage sends bytes over one TLS 1.3 connection on loopback, with the
-// node's kind of certificate (a self-signed Ed25519 identity) and the
+// node's kind of certificate and connection (internal/bulktls) (a self-signed Ed25519 identity) and the
 // client's pinning, to a receiver that reads and discards them. Both ends
 // run in this process, so the CPU figure is sender and receiver together.
 func tlsStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Duration, error) {
@@ -317,10 +340,11 @@ func tlsStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Dur
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("listen: %w", err)
 	}
+	ln := bulktls.NewListener(tcp, srvCfg) // as the nodes and clients do
 	defer ln.Close()
 	deadline := time.Now().Add(s.Budget + time.Minute)
 	type result struct {
@@ -352,14 +376,12 @@ func tlsStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Dur
 			}
 		}
 	}()
-	d := tls.Dialer{Config: identity.PinnedClientTLSConfig(id.ID())}
-	nc, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	conn, err := bulktls.Dial(ctx, (&net.Dialer{}).DialContext, "tcp", ln.Addr().String(), identity.PinnedClientTLSConfig(id.ID()))
 	if err != nil {
 		ln.Close()
 		<-done
 		return 0, 0, 0, fmt.Errorf("dial: %w", err)
 	}
-	conn := nc.(*tls.Conn)
 	defer conn.Close()
 	_ = conn.SetDeadline(deadline)
 	chunk := randomBytes(tlsChunk, 6)
@@ -477,6 +499,98 @@ func diskStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Du
 	return total, wall, cpu, nil
 }
 
+// readStage writes the k data pieces of the file as piece files (not
+// timed), then reads them back as a node serving a get does: from disk
+// (the piece store drops the pages of the pieces it writes), in 256 KiB
+// reads, dropping the pages again once a piece is read; k readers run in
+// parallel, as a get fetches k pieces at once.
+func readStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Duration, error) {
+	coder, err := erasure.New(s.K, s.N)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	l, err := stream.NewLayout(s.Size, s.SegmentSize)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	total := l.CiphertextSize() // the k data pieces of every segment
+	z := coder.PieceSize(l.SegmentCipherSize(0))
+	root := filepath.Join(s.Dir, "ceiling-read")
+	defer os.RemoveAll(root)
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return 0, 0, 0, err
+	}
+	data := randomBytes(int(z), 8)
+	pieces := int((total + z - 1) / z)
+	names := make([]string, pieces)
+	for i := range names {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, 0, err
+		}
+		names[i] = filepath.Join(root, fmt.Sprintf("p%06d", i))
+		if err := writeSynced(names[i], data[:min(z, total-int64(i)*z)]); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	syncAll()
+	readers := s.K
+	errs := make([]error, readers)
+	counts := make([]int64, readers)
+	var wg sync.WaitGroup
+	c0, t0 := selfCPU(), time.Now()
+	for w := range readers {
+		wg.Go(func() {
+			buf := make([]byte, 256<<10)
+			for i := w; i < pieces; i += readers {
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				n, err := readDropped(names[i], buf)
+				counts[w] += n
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wall, cpu := time.Since(t0), selfCPU()-c0
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, 0, err
+	}
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	if n != total {
+		return 0, 0, 0, fmt.Errorf("read %d bytes of %d", n, total)
+	}
+	return n, wall, cpu, nil
+}
+
+// readDropped reads the file name through buf, then drops its pages.
+func readDropped(name string, buf []byte) (int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	for {
+		m, err := f.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			pagecache.Drop(f, 0, 0)
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // writeSynced creates name with data and fsyncs it.
 func writeSynced(name string, data []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -491,5 +605,6 @@ func writeSynced(name string, data []byte) error {
 		f.Close()
 		return err
 	}
+	pagecache.Drop(f, 0, 0) // as the piece store does
 	return f.Close()
 }

@@ -14,8 +14,8 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a)
 func TestPipelineModel(t *testing.T) {
 	const gb = 1e9
 	// CPU seconds per input byte of each stage.
-	cAES, cRS, cB3, cTLS, cDisk := 0.2/gb, 0.05/gb, 0.3/gb, 1.0/gb, 0.5/gb
-	diskMBps := 600.0
+	cAES, cRS, cB3, cTLS, cDisk, cRead := 0.2/gb, 0.05/gb, 0.3/gb, 1.0/gb, 0.5/gb, 0.25/gb
+	diskMBps, readMBps := 600.0, 800.0
 	stages := []Stage{
 		{Name: StageAES, Bytes: gb, CPUSeconds: cAES * gb},
 		{Name: StageRS, Bytes: gb, CPUSeconds: cRS * gb},
@@ -23,15 +23,16 @@ func TestPipelineModel(t *testing.T) {
 		{Name: StageTLS, Bytes: gb, CPUSeconds: cTLS * gb},
 		{Name: StageDisk, Bytes: gb, CPUSeconds: cDisk * gb, MBps: diskMBps},
 		{Name: "unknown", Bytes: gb, CPUSeconds: 100}, // not counted
+		{Name: StageRead, Bytes: gb, CPUSeconds: cRead * gb, MBps: readMBps},
 	}
 	for _, tc := range []struct{ k, n, cores int }{{4, 6, 2}, {29, 80, 2}, {1, 2, 1}, {10, 20, 8}} {
 		x := (65536.0 + 16) / 65536
 		r := float64(tc.n) / float64(tc.k)
 		putCPU := cAES + x*cRS + 2*r*x*cB3 + r*x*cTLS + r*x*cDisk
-		getCPU := cAES + x*cB3 + x*cTLS + cDisk
+		getCPU := cAES + x*cB3 + x*cTLS + x*cRead + cDisk
 		out, put, get := pipeline(stages, tc.k, tc.n, tc.cores)
 		wantPutCPU, wantGetCPU := float64(tc.cores)/putCPU/MB, float64(tc.cores)/getCPU/MB
-		wantPutDisk, wantGetDisk := diskMBps/(r*x), diskMBps
+		wantPutDisk, wantGetDisk := diskMBps/(r*x), min(diskMBps, readMBps/x)
 		if !near(put.CPUBound, wantPutCPU) || !near(put.DiskBound, wantPutDisk) || !near(put.CPUPerGiB, putCPU*GiB) {
 			t.Errorf("%+v: put = %+v, want cpu %v disk %v", tc, put, wantPutCPU, wantPutDisk)
 		}
@@ -47,7 +48,8 @@ func TestPipelineModel(t *testing.T) {
 				t.Errorf("%+v: ceiling %v (%s), want %v (%s)", tc, p.MBps, p.Bound, want, bound)
 			}
 		}
-		if !near(out[2].PutPerByte, 2*r*x) || out[1].GetPerByte != 0 || out[5].PutPerByte != 0 {
+		if !near(out[2].PutPerByte, 2*r*x) || out[1].GetPerByte != 0 || out[5].PutPerByte != 0 ||
+			out[6].PutPerByte != 0 || !near(out[6].GetPerByte, x) || out[6].PutAlone != 0 {
 			t.Errorf("%+v: bytes per plaintext byte: %+v", tc, out)
 		}
 		if !near(out[0].PutAlone, float64(tc.cores)/cAES/MB) || !near(out[4].PutAlone, wantPutDisk) {
@@ -73,14 +75,18 @@ func TestMeasureCeilings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{StageAES, StageRS, StageBLAKE3, StageTLS, StageDisk}
+	names := []string{StageAES, StageRS, StageBLAKE3, StageTLS, StageDisk, StageRead}
 	if len(c.Stages) != len(names) || lines != len(names) {
 		t.Fatalf("%d stages, %d progress lines", len(c.Stages), lines)
 	}
 	for i, s := range c.Stages {
-		if s.Name != names[i] || s.Bytes <= 0 || s.Seconds <= 0 || s.MBps <= 0 || s.PutPerByte <= 0 {
+		if s.Name != names[i] || s.Bytes <= 0 || s.Seconds <= 0 || s.MBps <= 0 || s.PutPerByte+s.GetPerByte <= 0 {
 			t.Errorf("stage %d: %+v", i, s)
 		}
+	}
+	// The read stage reads exactly the ciphertext of the file (k pieces).
+	if want := int64(3<<20 + 48*16); c.Stages[5].Bytes != want {
+		t.Errorf("read stage read %d bytes, want %d", c.Stages[5].Bytes, want)
 	}
 	// The disk stage writes exactly n/k × the ciphertext of the file.
 	if want := int64(math.Ceil(float64(3<<20+48*16) * 6 / 4)); c.Stages[4].Bytes != want {
@@ -137,5 +143,20 @@ func TestBestOf(t *testing.T) {
 	c := bestOf(Ceilings{}, b, 4, 6, 2)
 	if len(c.Stages) != 2 || c.Put.MBps == 0 {
 		t.Fatalf("from an empty first pass: %+v", c)
+	}
+}
+
+// TestBestOfGetOnlyStage: for a stage a put does not use (the read), the
+// pass that cost less CPU counts.
+func TestBestOfGetOnlyStage(t *testing.T) {
+	mk := func(pass int, readCPU float64) Ceilings {
+		st, put, get := pipeline([]Stage{{Name: StageRead, Bytes: 1e9, CPUSeconds: readCPU, MBps: 900, CPUPerGiB: readCPU / 1e9 * GiB, Pass: pass}}, 4, 6, 2)
+		return Ceilings{Stages: st, Put: put, Get: get}
+	}
+	if got := bestOf(mk(1, 0.4), mk(2, 0.3), 4, 6, 2); got.Stages[0].Pass != 2 {
+		t.Fatalf("kept pass %d, want the cheaper pass 2", got.Stages[0].Pass)
+	}
+	if got := bestOf(mk(1, 0.3), mk(2, 0.4), 4, 6, 2); got.Stages[0].Pass != 1 {
+		t.Fatalf("kept pass %d, want the cheaper pass 1", got.Stages[0].Pass)
 	}
 }

@@ -149,6 +149,7 @@ const (
 	StageBLAKE3 = "blake3"
 	StageTLS    = "tls-loopback"
 	StageDisk   = "write-fsync"
+	StageRead   = "read"
 )
 
 // Stage is one stage of the data path measured alone.
