@@ -9,11 +9,10 @@ import (
 )
 
 func randBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
+	var s [32]byte
+	s[0] = byte(seed)
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8(s).Read(b)
 	return b
 }
 
