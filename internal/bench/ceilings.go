@@ -463,28 +463,40 @@ func diskStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Du
 	buf := randomBytes(int(z), 7)
 	pieces := int((total + z - 1) / z)
 	syncAll() // start with no dirty pages from earlier work
-	errs := make([]error, writers)
+	wall, cpu, err := timedWorkers(ctx, writers, pieces, func(w, i int) error {
+		dir := dirs[w]
+		n := min(z, total-int64(i)*z)
+		tmp := filepath.Join(dir.Name(), fmt.Sprintf("p%06d.tmp", i))
+		if err := writeSynced(tmp, buf[:n]); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir.Name(), fmt.Sprintf("p%06d", i))); err != nil {
+			return err
+		}
+		return dir.Sync()
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return total, wall, cpu, nil
+}
+
+// timedWorkers runs do for pieces 0 … pieces-1 on workers goroutines
+// (worker w takes pieces w, w+workers, …), stopping a worker at its first
+// error or when ctx ends, and returns the wall time and the process CPU
+// time they took.
+func timedWorkers(ctx context.Context, workers, pieces int, do func(w, i int) error) (time.Duration, time.Duration, error) {
+	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	c0, t0 := selfCPU(), time.Now()
-	for w := range writers {
+	for w := range workers {
 		wg.Go(func() {
-			dir := dirs[w]
-			for i := w; i < pieces; i += writers {
+			for i := w; i < pieces; i += workers {
 				if err := ctx.Err(); err != nil {
 					errs[w] = err
 					return
 				}
-				n := min(z, total-int64(i)*z)
-				tmp := filepath.Join(dir.Name(), fmt.Sprintf("p%06d.tmp", i))
-				if err := writeSynced(tmp, buf[:n]); err != nil {
-					errs[w] = err
-					return
-				}
-				if err := os.Rename(tmp, filepath.Join(dir.Name(), fmt.Sprintf("p%06d", i))); err != nil {
-					errs[w] = err
-					return
-				}
-				if err := dir.Sync(); err != nil {
+				if err := do(w, i); err != nil {
 					errs[w] = err
 					return
 				}
@@ -492,11 +504,7 @@ func diskStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Du
 		})
 	}
 	wg.Wait()
-	wall, cpu := time.Since(t0), selfCPU()-c0
-	if err := errors.Join(errs...); err != nil {
-		return 0, 0, 0, err
-	}
-	return total, wall, cpu, nil
+	return time.Since(t0), selfCPU() - c0, errors.Join(errs...)
 }
 
 // readStage writes the k data pieces of the file as piece files (not
@@ -534,30 +542,17 @@ func readStage(ctx context.Context, s stageSetup) (int64, time.Duration, time.Du
 	}
 	syncAll()
 	readers := s.K
-	errs := make([]error, readers)
 	counts := make([]int64, readers)
-	var wg sync.WaitGroup
-	c0, t0 := selfCPU(), time.Now()
-	for w := range readers {
-		wg.Go(func() {
-			buf := make([]byte, 256<<10)
-			for i := w; i < pieces; i += readers {
-				if err := ctx.Err(); err != nil {
-					errs[w] = err
-					return
-				}
-				n, err := readDropped(names[i], buf)
-				counts[w] += n
-				if err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
+	bufs := make([][]byte, readers)
+	for w := range bufs {
+		bufs[w] = make([]byte, 256<<10)
 	}
-	wg.Wait()
-	wall, cpu := time.Since(t0), selfCPU()-c0
-	if err := errors.Join(errs...); err != nil {
+	wall, cpu, err := timedWorkers(ctx, readers, pieces, func(w, i int) error {
+		n, err := readDropped(names[i], bufs[w])
+		counts[w] += n
+		return err
+	})
+	if err != nil {
 		return 0, 0, 0, err
 	}
 	var n int64
