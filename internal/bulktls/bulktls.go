@@ -114,10 +114,6 @@ type memReader interface {
 	Len() int
 }
 
-// NetConn returns the underlying connection (the socket), as
-// tls.Conn.NetConn does.
-func (c *Conn) NetConn() net.Conn { return c.sock.Conn }
-
 // Dial connects to addr with dial and completes a TLS client handshake
 // within ctx.
 func Dial(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), network, addr string, cfg *tls.Config) (*Conn, error) {
@@ -209,15 +205,10 @@ func (s *sock) Write(p []byte) (int, error) {
 	if s.werr != nil {
 		return 0, s.werr
 	}
-	if !s.batched {
-		n, err := s.Conn.Write(p)
-		if err != nil {
-			s.werr = err
-		}
-		return n, err
-	}
-	if len(p) > maxRecord {
-		// Not a record (crypto/tls writes one at a time): no batching.
+	if !s.batched || len(p) > maxRecord {
+		// Outside a Write (the handshake, alerts), or not a record
+		// (crypto/tls writes one at a time): after what was gathered, as
+		// it comes.
 		if err := s.flushLocked(); err != nil {
 			return 0, err
 		}
