@@ -29,7 +29,10 @@ func dropWorks(t *testing.T, dir string) bool {
 	return res == 0
 }
 
-func TestDropAfterSync(t *testing.T) {
+// droppingFile creates a file in a test directory whose file system drops
+// clean pages on request, or skips the test.
+func droppingFile(t *testing.T) *os.File {
+	t.Helper()
 	dir := t.TempDir()
 	if !dropWorks(t, dir) {
 		t.Skip("the file system under the test directory keeps its pages (tmpfs?)")
@@ -38,7 +41,12 @@ func TestDropAfterSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestDropAfterSync(t *testing.T) {
+	f := droppingFile(t)
 	if _, err := f.Write(randBytes(4<<20, 4)); err != nil {
 		t.Fatal(err)
 	}
@@ -63,17 +71,9 @@ func TestDropAfterSync(t *testing.T) {
 }
 
 // TestWriterKeepsFewWindows: however long the file, a Writer leaves at
-// most about two windows of it in the page cache.
+// most lag+1 windows of it in the page cache.
 func TestWriterKeepsFewWindows(t *testing.T) {
-	dir := t.TempDir()
-	if !dropWorks(t, dir) {
-		t.Skip("the file system under the test directory keeps its pages (tmpfs?)")
-	}
-	f, err := os.Create(filepath.Join(dir, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := droppingFile(t)
 	w := NewWriter(f, 0)
 	chunk := randBytes(1<<20, 5)
 	for range 6 * window / len(chunk) {
