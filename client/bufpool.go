@@ -1,6 +1,10 @@
 package client
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/nuage-storage/nuage/internal/hugepage"
+)
 
 // defaultPoolBytes bounds the memory a Client's buffer pool keeps idle. It
 // covers the working set of one transfer at the default SegmentsInFlight of
@@ -49,7 +53,9 @@ func (p *bufPool) get(n int) []byte {
 		return b[:n]
 	}
 	p.mu.Unlock()
-	return make([]byte, n)
+	// Huge pages: the first touch of a fresh segment buffer is otherwise
+	// thousands of page faults (see internal/hugepage).
+	return hugepage.Alloc(n)
 }
 
 // put returns b for reuse; b must not be used afterwards.
