@@ -122,6 +122,7 @@ func (c *Client) Close() error {
 	if c.view == nil || c.view.ownPool {
 		c.nodes.close()
 	}
+	c.coord.http.CloseIdleConnections()
 	return nil
 }
 

@@ -140,7 +140,12 @@ func (o *Options) withDefaults() Options {
 		out = *o
 	}
 	if out.HTTPClient == nil {
-		out.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+		// A transport of its own, not http.DefaultTransport: Close closes
+		// its idle connections, which would otherwise stay open (a
+		// connection dialled for a request that an idle one served first
+		// sits unused in the pool, and holds up the server's graceful
+		// shutdown for 5 s).
+		out.HTTPClient = &http.Client{Timeout: 2 * time.Minute, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)

@@ -61,6 +61,7 @@ type Cluster struct {
 	log         *slog.Logger
 
 	srv    *http.Server
+	fresh  freshConns
 	ln     net.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,6 +145,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		URL: "http://" + ln.Addr().String(), ln: ln, ctx: cctx, cancel: cancel,
 		srv: &http.Server{Handler: coord.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 	}
+	c.srv.ConnState = c.fresh.track
+	c.srv.RegisterOnShutdown(c.fresh.close)
 	c.wg.Go(func() {
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("coordinator server stopped", "err", err)
@@ -259,6 +262,38 @@ func (c *Cluster) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return errors.Join(err, c.DB.Close())
+}
+
+// freshConns tracks the coordinator server's connections that have not
+// sent a request yet (http.StateNew). A graceful shutdown waits up to 5 s
+// for each (browsers open such connections ahead of need, and HTTP clients
+// leave spare ones in their pools); close closes them, as no request is in
+// flight on them, once Shutdown has closed the listener.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, s http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s != http.StateNew {
+		delete(f.conns, c)
+		return
+	}
+	if f.conns == nil {
+		f.conns = make(map[net.Conn]struct{})
+	}
+	f.conns[c] = struct{}{}
+}
+
+func (f *freshConns) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.Close()
+	}
+	clear(f.conns)
 }
 
 func loadOrCreateSecret(path string) ([]byte, error) {
