@@ -233,6 +233,16 @@ type Deletion struct {
 }
 
 // DB is the coordinator's storage. All methods are safe for concurrent use.
+//
+// Durability: a write is on stable storage when it returns, except
+// PutSegment and CommitSegment, the two writes of every segment of an
+// upload, which may be lost in a crash until the next durable write (the
+// upload's CommitObject, or any other) returns: writes become durable in
+// the order they returned, so a crash loses a suffix of them, never one in
+// the middle. A client finds a lost segment missing (CommittedSegments,
+// CommitObject's ErrConflict) and uploads it again. PendingDeletions
+// returns only durable deletions, since pieces are deleted on their
+// strength.
 type DB interface {
 	// Accounts.
 	// CreateAccount stores the account, its root and trash folders and
@@ -351,12 +361,14 @@ type DB interface {
 	CreateObject(ctx context.Context, o Object) error
 	Object(ctx context.Context, account, id ID16) (Object, error)
 	// PutSegment declares (or re-declares, while uncommitted) a segment of
-	// a pending object.
+	// a pending object. It is durable only once a later write is (see DB).
 	PutSegment(ctx context.Context, account ID16, s Segment) error
 	// CommitSegment records the stored pieces of a declared segment and
-	// marks it committed. It replaces any pieces recorded before.
+	// marks it committed. It replaces any pieces recorded before. It is
+	// durable only once a later write is (see DB).
 	CommitSegment(ctx context.Context, account, object ID16, index int, pieces []Piece) error
-	// CommitObject seals a pending object whose segments 0..segments-1 are all committed.
+	// CommitObject seals a pending object whose segments 0..segments-1
+	// are all committed; when it returns, they are durable too.
 	CommitObject(ctx context.Context, account, object ID16, segments int, size int64) error
 	Segments(ctx context.Context, account, object ID16, from, count int) ([]Segment, error)
 	Pieces(ctx context.Context, object ID16, segment int) ([]Piece, error) // ordered by Index
@@ -375,6 +387,8 @@ type DB interface {
 
 	// Deletions.
 	QueueDeletions(ctx context.Context, ds []Deletion) error
+	// PendingDeletions returns up to limit durable deletions queued for a
+	// node, oldest first.
 	PendingDeletions(ctx context.Context, node identity.ID, limit int) ([]Deletion, error)
 	// DoneDeletions removes delivered deletions.
 	DoneDeletions(ctx context.Context, node identity.ID, pieces []piece.ID) error

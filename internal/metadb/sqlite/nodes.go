@@ -101,11 +101,16 @@ func (db *DB) QueueDeletions(ctx context.Context, ds []metadb.Deletion) error {
 }
 
 // PendingDeletions returns up to limit deletions queued for a node, oldest
-// first.
+// first. They are durable: a lazy CommitSegment that queued one and was
+// then lost in a crash would otherwise have had a piece deleted that the
+// database, rolled back, still references.
 func (db *DB) PendingDeletions(ctx context.Context, node identity.ID, limit int) ([]metadb.Deletion, error) {
 	const op = "pending deletions"
 	if limit < 1 {
 		return nil, fmt.Errorf("sqlite: %s: %w: limit %d", op, ErrInvalid, limit)
+	}
+	if err := db.syncWAL(); err != nil {
+		return nil, wrap(op, err)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT piece_id, queued, attempts FROM deletions WHERE node = $1
 ORDER BY queued, piece_id LIMIT $2`, node[:], limit)

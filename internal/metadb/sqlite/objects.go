@@ -103,7 +103,7 @@ func (db *DB) PutSegment(ctx context.Context, account metadb.ID16, s metadb.Segm
 	for i := range s.Hashes {
 		hashes = append(hashes, s.Hashes[i][:]...)
 	}
-	return db.write(ctx, op, func(tx *sql.Tx) error {
+	return db.writeLazy(ctx, op, func(tx *sql.Tx) error {
 		if err := pendingObject(ctx, tx, account, s.Object); err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ type nodePiece struct {
 // an index out of range or repeated, a size or piece ID other than
 // declared).
 func (db *DB) CommitSegment(ctx context.Context, account, object metadb.ID16, index int, pieces []metadb.Piece) error {
-	return db.write(ctx, "commit segment", func(tx *sql.Tx) error {
+	return db.writeLazy(ctx, "commit segment", func(tx *sql.Tx) error {
 		if err := pendingObject(ctx, tx, account, object); err != nil {
 			return err
 		}
