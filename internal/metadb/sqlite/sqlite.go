@@ -212,6 +212,12 @@ func (db *DB) Close() error {
 // Errors are mapped to the metadb sentinels and prefixed with op.
 func (db *DB) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
+	return runTx(op, tx, err, fn)
+}
+
+// runTx runs fn in tx, which BeginTx returned with err, and commits it, or
+// rolls it back if fn fails.
+func runTx(op string, tx *sql.Tx, err error, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -231,8 +237,8 @@ func (db *DB) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) e
 // transaction to the WAL without syncing it. The next commit with FULL
 // syncs the WAL, and this transaction's frames with it; a checkpoint syncs
 // the WAL before copying it. An upload of 1 GiB in 16 MiB segments makes
-// 129 write transactions, and all but its CommitObject are lazy.
-func (db *DB) writeLazy(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+// 128 such writes between its object's creation and commit.
+func (db *DB) writeLazy(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return wrap(op, err)
@@ -255,17 +261,7 @@ func (db *DB) writeLazy(ctx context.Context, op string, fn func(tx *sql.Tx) erro
 		}()
 	}
 	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return wrap(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return wrap(op, err)
-	}
-	return nil
+	return runTx(op, tx, err, fn)
 }
 
 // syncNormal is PRAGMA synchronous's value for NORMAL.
