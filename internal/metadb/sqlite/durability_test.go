@@ -56,7 +56,7 @@ func TestLazyWriteRestoresSync(t *testing.T) {
 	}
 	// The two lazy writes of the metadb contract leave FULL behind too.
 	a, _ := createAccount(t, db, 1)
-	obj, seg, pieces := segmentFixture(t, db, a.ID)
+	obj, seg, pieces := segmentFixture(t, db, a.ID, 2, 3)
 	if err := db.PutSegment(t.Context(), a.ID, seg); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestLazyWriteKeepsLaxerMode(t *testing.T) {
 func TestPendingDeletionsAreDurable(t *testing.T) {
 	db := openTemp(t)
 	a, _ := createAccount(t, db, 1)
-	obj, seg, pieces := segmentFixture(t, db, a.ID)
+	obj, seg, pieces := segmentFixture(t, db, a.ID, 2, 3)
 	ctx := t.Context()
 	if err := db.PutSegment(ctx, a.ID, seg); err != nil {
 		t.Fatal(err)
@@ -128,9 +128,9 @@ func TestPendingDeletionsAreDurable(t *testing.T) {
 }
 
 // segmentFixture creates a node and a pending object of the account, and
-// returns the object, a declaration of its segment 0 (k=2, n=3) and its
-// three pieces on that node.
-func segmentFixture(t testing.TB, db *DB, account metadb.ID16) (metadb.ID16, metadb.Segment, []metadb.Piece) {
+// returns the object, a declaration of its segment 0 (k-of-n, pieces of
+// 1000 bytes) and its n pieces on that node.
+func segmentFixture(t testing.TB, db *DB, account metadb.ID16, k, n int) (metadb.ID16, metadb.Segment, []metadb.Piece) {
 	t.Helper()
 	ctx := context.Background()
 	node := identity.ID{0xf0, 'n'}
@@ -141,9 +141,9 @@ func segmentFixture(t testing.TB, db *DB, account metadb.ID16) (metadb.ID16, met
 	if err := db.CreateObject(ctx, metadb.Object{ID: obj, Account: account, Created: time.Unix(2, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	seg := metadb.Segment{Object: obj, Index: 0, Size: 2000, PieceSize: 1000, K: 2, N: 3}
+	seg := metadb.Segment{Object: obj, Index: 0, Size: int64(k) * 1000, PieceSize: 1000, K: k, N: n}
 	var pieces []metadb.Piece
-	for i := range 3 {
+	for i := range n {
 		id := piece.ID{byte(i + 1), account[0]}
 		seg.Hashes = append(seg.Hashes, id)
 		pieces = append(pieces, metadb.Piece{Index: i, Node: node, ID: id, Size: 1000, Receipt: []byte("r")})
@@ -158,14 +158,7 @@ func BenchmarkSegment(b *testing.B) {
 	db := openTemp(b)
 	ctx := b.Context()
 	a, _ := createAccount(b, db, 1)
-	obj, seg, pieces := segmentFixture(b, db, a.ID)
-	seg.K, seg.N = 4, 6
-	seg.Size = 4000
-	for i := 3; i < 6; i++ {
-		id := piece.ID{byte(i + 1), a.ID[0]}
-		seg.Hashes = append(seg.Hashes, id)
-		pieces = append(pieces, metadb.Piece{Index: i, Node: pieces[0].Node, ID: id, Size: 1000, Receipt: []byte("r")})
-	}
+	obj, seg, pieces := segmentFixture(b, db, a.ID, 4, 6)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
