@@ -221,19 +221,14 @@ const sealChunk = 16 * stream.BlockSize
 func sealFrom(src *source, ciph *stream.Cipher, s int, chunk, dst []byte) ([]byte, error) {
 	l := ciph.Layout()
 	off, n := l.SegmentPlain(s)
-	block := l.SegmentFirstBlock(s)
 	for done := int64(0); done < n; {
 		m := min(int64(len(chunk)), n-done)
 		if err := src.readAt(chunk[:m], off+done); err != nil {
 			return nil, err
 		}
-		for p := chunk[:m]; len(p) > 0; block++ {
-			bs := min(len(p), l.BlockSize)
-			var err error
-			if dst, err = ciph.SealBlock(dst, block, p[:bs]); err != nil {
-				return nil, err
-			}
-			p = p[bs:]
+		var err error
+		if dst, err = ciph.SealBlocks(dst, (off+done)/int64(l.BlockSize), chunk[:m]); err != nil {
+			return nil, err
 		}
 		done += m
 	}

@@ -195,12 +195,30 @@ func (c *Cipher) SealSegment(dst []byte, s int, plaintext []byte) ([]byte, error
 	if _, want := c.l.SegmentPlain(s); int64(len(plaintext)) != want {
 		return nil, fmt.Errorf("%w: segment %d plaintext is %d bytes, want %d", ErrBadLayout, s, len(plaintext), want)
 	}
-	dst = slices.Grow(dst, int(c.l.SegmentCipherSize(s)))
+	return c.SealBlocks(slices.Grow(dst, int(c.l.SegmentCipherSize(s))), c.l.SegmentFirstBlock(s), plaintext)
+}
+
+// SealBlocks appends the ciphertext of consecutive blocks, from block
+// first on, to dst. plaintext must be the exact plaintext of one or more
+// whole blocks (only the stream's final block may be short); otherwise it
+// fails with ErrBadLayout. It does not allocate when dst has room.
+func (c *Cipher) SealBlocks(dst []byte, first int64, plaintext []byte) ([]byte, error) {
+	if err := c.checkBlock(first); err != nil {
+		return nil, err
+	}
+	bs := int64(c.l.BlockSize)
+	last := first + max(ceilDiv(int64(len(plaintext)), bs), 1) - 1
+	if err := c.checkBlock(last); err != nil {
+		return nil, err
+	}
+	if want := (last-first)*bs + int64(c.l.BlockPlainSize(last)); int64(len(plaintext)) != want {
+		return nil, fmt.Errorf("%w: plaintext of blocks %d to %d is %d bytes, want %d", ErrBadLayout, first, last, len(plaintext), want)
+	}
 	n := c.getNonce()
-	for i := c.l.SegmentFirstBlock(s); len(plaintext) > 0; i++ {
-		bs := min(len(plaintext), c.l.BlockSize)
-		dst = c.aead.Seal(dst, c.nonce(n, i), plaintext[:bs], nil)
-		plaintext = plaintext[bs:]
+	for i := first; len(plaintext) > 0; i++ {
+		m := min(len(plaintext), c.l.BlockSize)
+		dst = c.aead.Seal(dst, c.nonce(n, i), plaintext[:m], nil)
+		plaintext = plaintext[m:]
 	}
 	c.nonces.Put(n)
 	return dst, nil

@@ -296,6 +296,27 @@ func checkReaderFails(t *testing.T, c *Cipher, stream, p []byte, want error, rel
 	}
 }
 
+// TestSealBlocks: sealing any run of consecutive blocks at once gives the
+// ciphertext of sealing them one by one.
+func TestSealBlocks(t *testing.T) {
+	c := newTestCipher(t, 4*B+3, 2*B)
+	p := pattern(4*B + 3)
+	ct := sealAll(t, c, p)
+	for first := int64(0); first < 5; first++ {
+		for last := first; last < 5; last++ {
+			end := min(int((last+1)*B), len(p))
+			got, err := c.SealBlocks([]byte("x"), first, p[first*B:end])
+			if err != nil {
+				t.Fatalf("blocks %d to %d: %v", first, last, err)
+			}
+			want := ct[first*(B+16) : min(int((last+1)*(B+16)), len(ct))]
+			if got[0] != 'x' || !bytes.Equal(got[1:], want) {
+				t.Fatalf("blocks %d to %d: ciphertext differs from the blocks sealed one by one", first, last)
+			}
+		}
+	}
+}
+
 func TestBadArguments(t *testing.T) {
 	c := newTestCipher(t, 2*B+3, B)
 	p := pattern(2*B + 3)
@@ -317,6 +338,11 @@ func TestBadArguments(t *testing.T) {
 		{"seal segment -1", func() error { _, err := c.SealSegment(nil, -1, p[:B]); return err }, ErrBadLayout},
 		{"seal segment 3", func() error { _, err := c.SealSegment(nil, 3, p[:B]); return err }, ErrBadLayout},
 		{"seal short segment", func() error { _, err := c.SealSegment(nil, 2, p[:2]); return err }, ErrBadLayout},
+		{"seal blocks -1", func() error { _, err := c.SealBlocks(nil, -1, p[:B]); return err }, ErrBadLayout},
+		{"seal blocks past the end", func() error { _, err := c.SealBlocks(nil, 1, p[:2*B]); return err }, ErrBadLayout},
+		{"seal blocks, short middle block", func() error { _, err := c.SealBlocks(nil, 0, p[:B+1]); return err }, ErrBadLayout},
+		{"seal blocks, none", func() error { _, err := c.SealBlocks(nil, 0, nil); return err }, ErrBadLayout},
+		{"seal blocks to the end", func() error { _, err := c.SealBlocks(nil, 1, p[B:]); return err }, nil},
 		{"range negative offset", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+16], -1, 2); return err }, ErrBadLayout},
 		{"range negative length", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+16], 0, -1); return err }, ErrBadLayout},
 		{"range past the end", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+16], B-1, 2); return err }, ErrBadLayout},
