@@ -701,37 +701,36 @@ func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *b
 	defer release()
 	report, done := pr.bar(path.Base(f.shown), f.size)
 	report(off)
+	// The client calls back after writing each whole segment. A flusher
+	// makes the bytes durable and records them beside the file, so that a
+	// re-run continues from there, while the transfer goes on.
+	fl := newFlusher(fh, off, func(durable int64) error {
+		st := want
+		st.Done = durable
+		b, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		return writePrivate(sidecar, b, false)
+	}, func(err error) {
+		pr.printf("warning: cannot record the progress of %s (%v); an interrupted download will start over\n", f.shown, err)
+	})
+	defer fl.close()
 	written := off
-	warned := false
-	var synced time.Time
-	// The client calls back after writing each whole segment: make the
-	// bytes durable, then record them, so a re-run continues from here.
-	// At most once per checkpointEvery: an fsync per 16 MiB segment cost
-	// a fifth of a 1 GiB get, and a crash then repeats at most that much.
-	checkpoint := func(n int64) {
+	progress := func(n int64) {
 		written += n
 		report(n)
-		if written >= f.size || time.Since(synced) < checkpointEvery {
-			return
-		}
-		synced = time.Now()
-		st := want
-		st.Done = written
-		b, err := json.Marshal(st)
-		if err == nil {
-			if err = fh.Sync(); err == nil {
-				err = writePrivate(sidecar, b, false)
-			}
-		}
-		if err != nil && !warned {
-			warned = true
-			pr.printf("warning: cannot record the progress of %s (%v); an interrupted download will start over\n", f.shown, err)
+		if written < f.size {
+			fl.wrote(n) // the last bytes are synced below
 		}
 	}
 	start := time.Now()
 	// pagecache.Writer keeps the file's pages from piling up in the page
-	// cache; the checkpoints' Sync still makes it durable.
-	_, err = c.ReadVersion(ctx, f.entry.Path, f.version, off, -1, pagecache.NewWriter(fh, off), checkpoint)
+	// cache.
+	_, err = c.ReadVersion(ctx, f.entry.Path, f.version, off, -1, pagecache.NewWriter(fh, off), progress)
+	if ferr := fl.close(); ferr != nil && err == nil {
+		err = fmt.Errorf("write %s: %w", partial, localErr(ferr))
+	}
 	done(err == nil)
 	if err != nil {
 		if errors.Is(err, client.ErrTampered) {
