@@ -108,6 +108,11 @@ func toolVersion(ctx context.Context, tool string) string {
 // timed runs one peer command as a measured transfer of the input file
 // into dst; verify, if set, is the output file to compare with the input.
 func (r *runner) timed(ctx context.Context, pr *peerRun, dst *PeerResult, verify string, name string, args ...string) error {
+	if dst == pr.put {
+		if err := warmFile(r.input); err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = pr.env
 	cmd.Dir = pr.dir
