@@ -7,9 +7,12 @@ import (
 )
 
 // flushGap is the least time between the starts of two of a flusher's
-// syncs: at most ten device flushes a second per download, and the last
-// sync before the rename waits for about that much of the transfer.
-const flushGap = 100 * time.Millisecond
+// syncs: at most 40 device flushes a second per download. The shorter the
+// gap, the less each sync has to flush and the less the last sync before
+// the rename waits for: a 1 GiB get on the benchmark machine took
+// 1.92-2.01 s with 20 ms, 1.99-2.22 s with 100 ms and 2.09-2.16 s with
+// 500 ms (docs/benchmarks.md).
+const flushGap = 25 * time.Millisecond
 
 // flusher makes a download durable while it is written, and records its
 // progress for a re-run.
