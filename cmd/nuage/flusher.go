@@ -10,7 +10,7 @@ import (
 // syncs: at most 40 device flushes a second per download. The shorter the
 // gap, the less each sync has to flush and the less the last sync before
 // the rename waits for: a 1 GiB get on the benchmark machine took
-// 1.92-2.01 s with 20 ms, 1.99-2.22 s with 100 ms and 2.09-2.16 s with
+// 1.91-2.01 s with 20 ms, 1.99-2.22 s with 100 ms and 2.09-2.15 s with
 // 500 ms (docs/benchmarks.md).
 const flushGap = 25 * time.Millisecond
 
