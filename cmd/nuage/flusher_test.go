@@ -75,13 +75,19 @@ func testFlusher(f syncer, from int64, gap, every time.Duration, recs chan<- int
 	}).start(from)
 }
 
+// gatedFlusher starts a flusher on a gatedSync; its records and warnings
+// arrive on the channels returned.
+func gatedFlusher(from int64, gap, every time.Duration, record error) (*flusher, *gatedSync, chan int64, chan error) {
+	g := newGatedSync()
+	recs, warns := make(chan int64, 10), make(chan error, 10)
+	return testFlusher(g, from, gap, every, recs, record, warns), g, recs, warns
+}
+
 // TestFlusherRecordsWhatItsSyncCovers checks that a record names only the
 // bytes written before the sync that made them durable, never those
 // written while it ran.
 func TestFlusherRecordsWhatItsSyncCovers(t *testing.T) {
-	g := newGatedSync()
-	recs, warns := make(chan int64, 10), make(chan error, 10)
-	fl := testFlusher(g, 100, 0, 0, recs, nil, warns)
+	fl, g, recs, _ := gatedFlusher(100, 0, 0, nil)
 	fl.wrote(10)
 	g.awaitSync(t)
 	fl.wrote(5) // during the sync: not covered by it
@@ -108,9 +114,7 @@ func TestFlusherRecordsWhatItsSyncCovers(t *testing.T) {
 // records checkpointEvery, and that nothing is synced while nothing new is
 // written.
 func TestFlusherPacesSyncsAndRecords(t *testing.T) {
-	g := newGatedSync()
-	recs, warns := make(chan int64, 10), make(chan error, 10)
-	fl := testFlusher(g, 0, 200*time.Millisecond, time.Hour, recs, nil, warns)
+	fl, g, recs, _ := gatedFlusher(0, 200*time.Millisecond, time.Hour, nil)
 	select {
 	case <-g.started:
 		t.Fatal("a sync before anything was written")
@@ -141,9 +145,7 @@ func TestFlusherPacesSyncsAndRecords(t *testing.T) {
 // download must fail: the file's later syncs may not report it again) and
 // ends the flushing.
 func TestFlusherSyncFailure(t *testing.T) {
-	g := newGatedSync()
-	recs, warns := make(chan int64, 10), make(chan error, 10)
-	fl := testFlusher(g, 0, 0, 0, recs, nil, warns)
+	fl, g, recs, _ := gatedFlusher(0, 0, 0, nil)
 	fl.wrote(4096)
 	g.awaitSync(t)
 	eio := errors.New("input/output error")
@@ -163,10 +165,8 @@ func TestFlusherSyncFailure(t *testing.T) {
 // TestFlusherRecordFailureWarnsOnce checks that a progress file that
 // cannot be written is reported once and flushing goes on.
 func TestFlusherRecordFailureWarnsOnce(t *testing.T) {
-	g := newGatedSync()
-	recs, warns := make(chan int64, 10), make(chan error, 10)
 	bad := errors.New("read-only file system")
-	fl := testFlusher(g, 0, 0, 0, recs, bad, warns)
+	fl, g, recs, warns := gatedFlusher(0, 0, 0, bad)
 	for i := range 3 {
 		fl.wrote(1)
 		g.awaitSync(t)
@@ -189,9 +189,7 @@ func TestFlusherRecordFailureWarnsOnce(t *testing.T) {
 // TestFlusherCloseDuringGap checks that close does not wait out the gap
 // between syncs.
 func TestFlusherCloseDuringGap(t *testing.T) {
-	g := newGatedSync()
-	recs, warns := make(chan int64, 10), make(chan error, 10)
-	fl := testFlusher(g, 0, time.Hour, 0, recs, nil, warns)
+	fl, g, recs, _ := gatedFlusher(0, time.Hour, 0, nil)
 	fl.wrote(1)
 	g.awaitSync(t)
 	g.finish(t, nil)
