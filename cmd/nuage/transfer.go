@@ -646,12 +646,13 @@ func nearTime(a, b time.Time) bool {
 	return d < time.Second && d > -time.Second
 }
 
-// checkpointEvery is how often an interrupted get's progress is made
-// durable and recorded.
+// checkpointEvery is how often a get records beside its file how much of
+// it is durable, for a re-run (see flusher).
 const checkpointEvery = time.Second
 
-// getOne fetches one file into its partial file, checkpointing after each
-// segment, and renames it into place once whole and authenticated.
+// getOne fetches one file into its partial file, recording its durable
+// progress as it goes, and renames it into place once whole,
+// authenticated and synced.
 func (a *app) getOne(ctx context.Context, c *client.Client, pr *progress, bud *budget, f getFile) (err error) {
 	if f.skipSame {
 		if st, err := os.Stat(f.local); err == nil && st.Mode().IsRegular() && st.Size() == f.size && nearTime(st.ModTime(), f.mtime) {
