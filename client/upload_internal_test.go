@@ -13,6 +13,21 @@ import (
 // readerOnly hides a source's ReadAt, as a pipe or standard input would.
 type readerOnly struct{ io.Reader }
 
+// testCipher returns a content cipher for a stream of size bytes in
+// segments of seg bytes, with a fixed key and object ID.
+func testCipher(t *testing.T, size, seg int64) *stream.Cipher {
+	t.Helper()
+	l, err := stream.NewLayout(size, seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ciph, err := stream.NewCipher([32]byte{2}, [16]byte{3}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ciph
+}
+
 // TestSealFromMatchesSealSegment: sealing a segment chunk by chunk from
 // the source gives the same ciphertext as sealing it whole, for every
 // segment (the last one short), chunk sizes that do and do not divide the
@@ -23,14 +38,8 @@ func TestSealFromMatchesSealSegment(t *testing.T) {
 	size := 2*seg + 3*bs + 100
 	plain := make([]byte, size)
 	rand.NewChaCha8([32]byte{1}).Read(plain)
-	l, err := stream.NewLayout(size, seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ciph, err := stream.NewCipher([32]byte{2}, [16]byte{3}, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ciph := testCipher(t, size, seg)
+	l := ciph.Layout()
 	for _, blocks := range []int{1, 3, 8, 16} {
 		for _, seq := range []bool{false, true} {
 			var r io.Reader = bytes.NewReader(plain)
@@ -65,14 +74,7 @@ func TestSealFromMatchesSealSegment(t *testing.T) {
 func TestSealFromShortSource(t *testing.T) {
 	const bs = stream.BlockSize
 	seg := int64(4 * bs)
-	l, err := stream.NewLayout(seg, seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ciph, err := stream.NewCipher([32]byte{2}, [16]byte{3}, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ciph := testCipher(t, seg, seg)
 	for _, seq := range []bool{false, true} {
 		var r io.Reader = bytes.NewReader(make([]byte, seg-1))
 		if seq {
