@@ -28,7 +28,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/nuage-storage/nuage/internal/pagecache"
@@ -74,15 +73,12 @@ type Store struct {
 	reserved int64 // bytes reserved by Puts in progress
 
 	locks [lockStripes]sync.Mutex // by piece ID, see lock
-
-	dirMu    sync.Mutex
-	dirReady [256]atomic.Bool // pieces/<xx> exists and is durable
 }
 
 // Open opens (creating if needed) the store under dir with the given
 // capacity in bytes. It removes temporary files left by a crash and counts
-// the bytes of the stored pieces, walking the pieces directory once. The
-// 256 prefix directories are created as pieces first need them.
+// the bytes of the stored pieces, walking the pieces directory once, and
+// creates the 256 prefix directories pieces go to.
 func Open(dir string, capacity int64) (*Store, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("piecestore: capacity must be positive, got %d", capacity)
@@ -105,9 +101,18 @@ func Open(dir string, capacity int64) (*Store, error) {
 			return nil, err
 		}
 		s.used += used
-		s.dirReady[b[0]].Store(true)
 	}
-	// Make the directories found (and the removal of temporary files) durable.
+	// Every prefix directory exists before the first Put: creating one
+	// (and syncing its parent) on a piece's path would add two metadata
+	// writes and a disk flush to the first piece of each prefix, 256 per
+	// fresh node.
+	for i := range 256 {
+		err := os.Mkdir(filepath.Join(s.dir, hex.EncodeToString([]byte{byte(i)})), 0o700)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("piecestore: %w", err)
+		}
+	}
+	// Make the directories (and the removal of temporary files) durable.
 	if err := syncDir(s.dir); err != nil {
 		return nil, err
 	}
@@ -275,9 +280,6 @@ func (s *Store) Put(ctx context.Context, id piece.ID, size int64, r io.Reader) e
 		}
 	}()
 
-	if err := s.ensureDir(id); err != nil {
-		return err
-	}
 	f, err := os.CreateTemp(filepath.Dir(p), tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("piecestore: put %s: %w", id, err)
@@ -348,28 +350,6 @@ func (s *Store) verifyExisting(ctx context.Context, id piece.ID, size int64, r i
 	}
 	// The Put that stored it may have failed to sync its directory.
 	return syncDir(filepath.Dir(s.path(id)))
-}
-
-// ensureDir creates the directory of the piece's prefix, durably, the
-// first time a piece goes there.
-func (s *Store) ensureDir(id piece.ID) error {
-	if s.dirReady[id[0]].Load() {
-		return nil
-	}
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	if s.dirReady[id[0]].Load() {
-		return nil
-	}
-	err := os.Mkdir(filepath.Join(s.dir, hex.EncodeToString(id[:1])), 0o700)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("piecestore: %w", err)
-	}
-	if err := syncDir(s.dir); err != nil {
-		return err
-	}
-	s.dirReady[id[0]].Store(true)
-	return nil
 }
 
 func (s *Store) reserve(size int64) error {

@@ -72,6 +72,49 @@ func TestOpenRejectsBadCapacity(t *testing.T) {
 	}
 }
 
+// TestOpenCreatesPrefixDirectories checks that a fresh store has all 256
+// prefix directories, so that no Put creates one on a piece's path, and
+// that reopening keeps them and what they hold.
+func TestOpenCreatesPrefixDirectories(t *testing.T) {
+	dir := t.TempDir()
+	prefixes := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(dir, piecesDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := prefixes()
+	if len(got) != 256 || got[0] != "00" || got[255] != "ff" {
+		t.Fatalf("prefix directories after Open: %d (%v … %v), want 00 … ff", len(got), got[:min(2, len(got))], got[max(0, len(got)-2):])
+	}
+	data, id := randomPiece(7, 1000)
+	if err := s.Put(context.Background(), id, int64(len(data)), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(prefixes()); n != 256 {
+		t.Fatalf("prefix directories after reopening: %d, want 256", n)
+	}
+	if used := s.Used(); used != int64(len(data)) {
+		t.Fatalf("Used after reopening = %d, want %d", used, len(data))
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, 1<<20)
