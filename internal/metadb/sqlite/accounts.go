@@ -401,8 +401,11 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash [32]byte) (metadb.Se
 		s       = metadb.Session{TokenHash: tokenHash}
 		expires int64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1 AND expires > $2`,
-		tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires, scanID(&s.Root), &s.Write, scanID(&s.Share),
+	st, err := db.rs.get(sessionByTokenQuery)
+	if err != nil {
+		return metadb.Session{}, wrap("session by token", err)
+	}
+	err = st.QueryRowContext(ctx, tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires, scanID(&s.Root), &s.Write, scanID(&s.Share),
 		scanID(&s.Link), &s.Downloaded, scanID(&s.Opener))
 	if err != nil {
 		return metadb.Session{}, wrap("session by token", err)
@@ -410,6 +413,9 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash [32]byte) (metadb.Se
 	s.Expires = decTime(expires)
 	return s, nil
 }
+
+// sessionByTokenQuery finds a live session; every request makes it.
+const sessionByTokenQuery = `SELECT ` + sessionCols + ` FROM sessions WHERE token_hash = $1 AND expires > $2`
 
 // DeleteSession deletes a session; ErrNotFound if there is none (expired
 // sessions not yet purged count as present).

@@ -160,11 +160,10 @@ func (db *DB) Commit(ctx context.Context, account metadb.ID16, rec metadb.Journa
 		if err := appendRecord(ctx, tx, account, &rec); err != nil {
 			return err
 		}
-		c, err := newCommitter(ctx, tx, account)
+		c, err := newCommitter(ctx, tx, account, db.ws)
 		if err != nil {
 			return err
 		}
-		defer c.close()
 		if err := c.apply(puts, deletes); err != nil {
 			return err
 		}
@@ -257,12 +256,11 @@ func validCommit(account metadb.ID16, rec *metadb.JournalRecord, puts []metadb.E
 }
 
 // committer applies the changes of one commit in its transaction, with
-// its statements prepared once.
+// statements prepared once, when the database opened.
 type committer struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	account metadb.ID16
-	stmts   []*sql.Stmt
 
 	lookup       *sql.Stmt // $1 entry → account, parent, kind, created
 	entryObjects *sql.Stmt // $1 entry → object, by position
@@ -277,48 +275,47 @@ type committer struct {
 	referenced   *sql.Stmt // $1 object → exists
 }
 
-// newCommitter prepares the statements of a commit.
-func newCommitter(ctx context.Context, tx *sql.Tx, account metadb.ID16) (*committer, error) {
-	c := &committer{ctx: ctx, tx: tx, account: account}
-	for _, s := range []struct {
-		p *(*sql.Stmt)
-		q string
-	}{
-		{&c.lookup, `SELECT account, parent, kind, created FROM entries WHERE id = $1`},
-		{&c.entryObjects, `SELECT object FROM entry_objects WHERE entry = $1 ORDER BY idx`},
-		{&c.dropObjects, `DELETE FROM entry_objects WHERE entry = $1`},
-		{&c.dropEntry, `DELETE FROM entries WHERE id = $1`},
-		{&c.insert, insertEntry},
-		{&c.object, `SELECT state, EXISTS (SELECT 1 FROM entry_objects WHERE object = $1) FROM objects WHERE id = $1 AND account = $2`},
-		{&c.link, `INSERT INTO entry_objects (entry, idx, object) VALUES ($1, $2, $3)`},
-		{&c.folder, `SELECT kind FROM entries WHERE id = $1 AND account = $2`},
-		{&c.hasChild, `SELECT EXISTS (SELECT 1 FROM entries WHERE parent = $1)`},
-		// The ancestors of an entry; UNION (not UNION ALL) ends the
-		// recursion even on a cycle that does not pass through $1.
-		{&c.ancestor, `WITH RECURSIVE up (id) AS (
+// The statements of a commit (committer), prepared when the database opens.
+const (
+	lookupEntryQuery  = `SELECT account, parent, kind, created FROM entries WHERE id = $1`
+	entryObjectsQuery = `SELECT object FROM entry_objects WHERE entry = $1 ORDER BY idx`
+	dropObjectsQuery  = `DELETE FROM entry_objects WHERE entry = $1`
+	dropEntryQuery    = `DELETE FROM entries WHERE id = $1`
+	objectStateQuery  = `SELECT state, EXISTS (SELECT 1 FROM entry_objects WHERE object = $1) FROM objects WHERE id = $1 AND account = $2`
+	linkObjectQuery   = `INSERT INTO entry_objects (entry, idx, object) VALUES ($1, $2, $3)`
+	folderKindQuery   = `SELECT kind FROM entries WHERE id = $1 AND account = $2`
+	hasChildQuery     = `SELECT EXISTS (SELECT 1 FROM entries WHERE parent = $1)`
+	objectInUseQuery  = `SELECT EXISTS (SELECT 1 FROM entry_objects WHERE object = $1)`
+	// The ancestors of an entry; UNION (not UNION ALL) ends the recursion
+	// even on a cycle that does not pass through $1.
+	ancestorQuery = `WITH RECURSIVE up (id) AS (
 	SELECT parent FROM entries WHERE id = $1
 	UNION
 	SELECT e.parent FROM entries e JOIN up ON e.id = up.id
 )
-SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)`},
-		{&c.referenced, `SELECT EXISTS (SELECT 1 FROM entry_objects WHERE object = $1)`},
-	} {
-		stmt, err := tx.PrepareContext(ctx, s.q)
-		if err != nil {
-			c.close()
-			return nil, err
-		}
-		*s.p = stmt
-		c.stmts = append(c.stmts, stmt)
+SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)`
+)
+
+// newCommitter binds the statements of a commit to its transaction.
+func newCommitter(ctx context.Context, tx *sql.Tx, account metadb.ID16, set stmtSet) (*committer, error) {
+	c := &committer{ctx: ctx, tx: tx, account: account}
+	err := set.bindAll(ctx, tx,
+		stmtRef{&c.lookup, lookupEntryQuery},
+		stmtRef{&c.entryObjects, entryObjectsQuery},
+		stmtRef{&c.dropObjects, dropObjectsQuery},
+		stmtRef{&c.dropEntry, dropEntryQuery},
+		stmtRef{&c.insert, insertEntry},
+		stmtRef{&c.object, objectStateQuery},
+		stmtRef{&c.link, linkObjectQuery},
+		stmtRef{&c.folder, folderKindQuery},
+		stmtRef{&c.hasChild, hasChildQuery},
+		stmtRef{&c.ancestor, ancestorQuery},
+		stmtRef{&c.referenced, objectInUseQuery},
+	)
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// close closes the prepared statements.
-func (c *committer) close() {
-	for _, s := range c.stmts {
-		s.Close()
-	}
 }
 
 // stored is what a commit needs to know of an entry before it changes it.

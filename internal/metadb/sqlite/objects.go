@@ -54,11 +54,33 @@ func scanObject(row scanner) (metadb.Object, error) {
 	return o, nil
 }
 
+// The statements of a segment's declaration and commit, two per segment
+// of every upload, prepared when the database opens.
+const (
+	objectOfAccountQuery = `SELECT state FROM objects WHERE id = $1 AND account = $2`
+	// The upsert's WHERE leaves a committed segment untouched.
+	putSegmentQuery = `INSERT INTO segments (object, idx, size, piece_size, k, n, hashes, committed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)
+ON CONFLICT (object, idx) DO UPDATE SET size = excluded.size, piece_size = excluded.piece_size,
+	k = excluded.k, n = excluded.n, hashes = excluded.hashes
+WHERE NOT segments.committed`
+	segmentShapeQuery   = `SELECT k, n, piece_size, hashes FROM segments WHERE object = $1 AND idx = $2`
+	segmentPiecesQuery  = `SELECT node, piece_id FROM pieces WHERE object = $1 AND segment = $2`
+	dropPiecesQuery     = `DELETE FROM pieces WHERE object = $1 AND segment = $2`
+	insertPieceQuery    = `INSERT INTO pieces (object, segment, idx, node, piece_id, size, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	cancelDeletionQuery = `DELETE FROM deletions WHERE node = $1 AND piece_id = $2`
+	commitSegmentQuery  = `UPDATE segments SET committed = TRUE WHERE object = $1 AND idx = $2`
+)
+
 // pendingObject checks, in tx, that object is an object of the account
 // (ErrNotFound) and still pending (ErrConflict).
-func pendingObject(ctx context.Context, tx *sql.Tx, account, object metadb.ID16) error {
+func (db *DB) pendingObject(ctx context.Context, tx *sql.Tx, account, object metadb.ID16) error {
+	st, err := db.ws.in(ctx, tx, objectOfAccountQuery)
+	if err != nil {
+		return err
+	}
 	var state string
-	err := tx.QueryRowContext(ctx, `SELECT state FROM objects WHERE id = $1 AND account = $2`, object[:], account[:]).Scan(&state)
+	err = st.QueryRowContext(ctx, object[:], account[:]).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: object", metadb.ErrNotFound)
 	}
@@ -104,16 +126,14 @@ func (db *DB) PutSegment(ctx context.Context, account metadb.ID16, s metadb.Segm
 		hashes = append(hashes, s.Hashes[i][:]...)
 	}
 	return db.writeLazy(ctx, op, func(tx *sql.Tx) error {
-		if err := pendingObject(ctx, tx, account, s.Object); err != nil {
+		if err := db.pendingObject(ctx, tx, account, s.Object); err != nil {
 			return err
 		}
-		// The upsert's WHERE leaves a committed segment untouched.
-		res, err := tx.ExecContext(ctx, `INSERT INTO segments (object, idx, size, piece_size, k, n, hashes, committed)
-VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)
-ON CONFLICT (object, idx) DO UPDATE SET size = excluded.size, piece_size = excluded.piece_size,
-	k = excluded.k, n = excluded.n, hashes = excluded.hashes
-WHERE NOT segments.committed`,
-			s.Object[:], s.Index, s.Size, s.PieceSize, s.K, s.N, hashes)
+		upsert, err := db.ws.in(ctx, tx, putSegmentQuery)
+		if err != nil {
+			return err
+		}
+		res, err := upsert.ExecContext(ctx, s.Object[:], s.Index, s.Size, s.PieceSize, s.K, s.N, hashes)
 		if err != nil {
 			return err
 		}
@@ -143,7 +163,13 @@ type nodePiece struct {
 // declared).
 func (db *DB) CommitSegment(ctx context.Context, account, object metadb.ID16, index int, pieces []metadb.Piece) error {
 	return db.writeLazy(ctx, "commit segment", func(tx *sql.Tx) error {
-		if err := pendingObject(ctx, tx, account, object); err != nil {
+		if err := db.pendingObject(ctx, tx, account, object); err != nil {
+			return err
+		}
+		var shape, listPieces, drop, ins, cancel, done *sql.Stmt
+		if err := db.ws.bindAll(ctx, tx, stmtRef{&shape, segmentShapeQuery}, stmtRef{&listPieces, segmentPiecesQuery},
+			stmtRef{&drop, dropPiecesQuery}, stmtRef{&ins, insertPieceQuery}, stmtRef{&cancel, cancelDeletionQuery},
+			stmtRef{&done, commitSegmentQuery}); err != nil {
 			return err
 		}
 		var (
@@ -151,8 +177,7 @@ func (db *DB) CommitSegment(ctx context.Context, account, object metadb.ID16, in
 			pieceSize int64
 			hashes    []byte
 		)
-		err := tx.QueryRowContext(ctx, `SELECT k, n, piece_size, hashes FROM segments WHERE object = $1 AND idx = $2`,
-			object[:], index).Scan(&k, &n, &pieceSize, &hashes)
+		err := shape.QueryRowContext(ctx, object[:], index).Scan(&k, &n, &pieceSize, &hashes)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: segment %d is not declared", metadb.ErrNotFound, index)
 		}
@@ -181,24 +206,13 @@ func (db *DB) CommitSegment(ctx context.Context, account, object metadb.ID16, in
 			seen[p.Index] = true
 		}
 
-		old, err := segmentPieces(ctx, tx, object, index)
+		old, err := segmentPieces(ctx, listPieces, object, index)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pieces WHERE object = $1 AND segment = $2`, object[:], index); err != nil {
+		if _, err := drop.ExecContext(ctx, object[:], index); err != nil {
 			return err
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO pieces (object, segment, idx, node, piece_id, size, receipt)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		cancel, err := tx.PrepareContext(ctx, `DELETE FROM deletions WHERE node = $1 AND piece_id = $2`)
-		if err != nil {
-			return err
-		}
-		defer cancel.Close()
 		for i := range pieces {
 			p := &pieces[i]
 			if _, err := ins.ExecContext(ctx, object[:], index, p.Index, p.Node[:], p.ID[:], p.Size, blob(p.Receipt)); err != nil {
@@ -213,14 +227,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`)
 		if err := queueUnreferenced(ctx, tx, old, time.Now()); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE segments SET committed = TRUE WHERE object = $1 AND idx = $2`, object[:], index)
+		_, err = done.ExecContext(ctx, object[:], index)
 		return err
 	})
 }
 
-// segmentPieces returns the (node, piece ID) pairs recorded for a segment.
-func segmentPieces(ctx context.Context, tx *sql.Tx, object metadb.ID16, index int) ([]nodePiece, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT node, piece_id FROM pieces WHERE object = $1 AND segment = $2`, object[:], index)
+// segmentPieces returns the (node, piece ID) pairs recorded for a segment,
+// with q, segmentPiecesQuery's statement.
+func segmentPieces(ctx context.Context, q *sql.Stmt, object metadb.ID16, index int) ([]nodePiece, error) {
+	rows, err := q.QueryContext(ctx, object[:], index)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +311,7 @@ func (db *DB) CommitObject(ctx context.Context, account, object metadb.ID16, seg
 		return fmt.Errorf("sqlite: %s: %w: %d segments, size %d (an object is never empty)", op, ErrInvalid, segments, size)
 	}
 	return db.write(ctx, op, func(tx *sql.Tx) error {
-		if err := pendingObject(ctx, tx, account, object); err != nil {
+		if err := db.pendingObject(ctx, tx, account, object); err != nil {
 			return err
 		}
 		var (

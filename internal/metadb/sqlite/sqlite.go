@@ -86,8 +86,23 @@ const readConns = 4
 type DB struct {
 	w    *sql.DB // one connection, write transactions (BEGIN IMMEDIATE)
 	r    *sql.DB // read-only connections
+	ws   stmtSet // writeQueries, prepared on w
+	rs   stmtSet // readQueries, prepared on r
 	path string
 }
+
+// writeQueries and readQueries are the statements prepared when the
+// database opens (stmtSet): those of the calls every segment of an upload
+// and every commit make.
+var (
+	writeQueries = []string{
+		lookupEntryQuery, entryObjectsQuery, dropObjectsQuery, dropEntryQuery, insertEntry, objectStateQuery,
+		linkObjectQuery, folderKindQuery, hasChildQuery, ancestorQuery, objectInUseQuery,
+		objectOfAccountQuery, putSegmentQuery, segmentShapeQuery, segmentPiecesQuery, dropPiecesQuery,
+		insertPieceQuery, cancelDeletionQuery, commitSegmentQuery,
+	}
+	readQueries = []string{sessionByTokenQuery}
+)
 
 var _ metadb.DB = (*DB)(nil)
 
@@ -148,6 +163,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.w.Close()
 		return nil, db.openErr(err)
 	}
+	if db.ws, err = prepareSet(ctx, db.w, writeQueries); err != nil {
+		db.r.Close()
+		db.w.Close()
+		return nil, db.openErr(err)
+	}
+	if db.rs, err = prepareSet(ctx, db.r, readQueries); err != nil {
+		db.ws.close()
+		db.r.Close()
+		db.w.Close()
+		return nil, db.openErr(err)
+	}
 	return db, nil
 }
 
@@ -195,6 +221,7 @@ func (db *DB) openErr(err error) error {
 
 // Close closes the database. In-flight calls finish first.
 func (db *DB) Close() error {
+	serr := errors.Join(db.rs.close(), db.ws.close())
 	rerr := db.r.Close()
 	// Let SQLite refresh the statistics its query planner uses; cheap, and
 	// a no-op when nothing changed.
@@ -202,7 +229,7 @@ func (db *DB) Close() error {
 	defer cancel()
 	_, oerr := db.w.ExecContext(ctx, "PRAGMA optimize")
 	werr := db.w.Close()
-	if err := errors.Join(rerr, oerr, werr); err != nil {
+	if err := errors.Join(serr, rerr, oerr, werr); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)
 	}
 	return nil
