@@ -221,7 +221,6 @@ func (db *DB) openErr(err error) error {
 
 // Close closes the database. In-flight calls finish first.
 func (db *DB) Close() error {
-	serr := errors.Join(db.rs.close(), db.ws.close())
 	rerr := db.r.Close()
 	// Let SQLite refresh the statistics its query planner uses; cheap, and
 	// a no-op when nothing changed.
@@ -229,7 +228,10 @@ func (db *DB) Close() error {
 	defer cancel()
 	_, oerr := db.w.ExecContext(ctx, "PRAGMA optimize")
 	werr := db.w.Close()
-	if err := errors.Join(serr, rerr, oerr, werr); err != nil {
+	// After the pools, so that a call in flight can still bind them; the
+	// pools' connections finalized what the statements compiled.
+	serr := errors.Join(db.rs.close(), db.ws.close())
+	if err := errors.Join(rerr, oerr, werr, serr); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)
 	}
 	return nil
