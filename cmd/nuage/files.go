@@ -49,7 +49,7 @@ folder link, the file at PATH-IN-LINK inside it (/ is the shared folder).`,
 			}
 			defer c.Close()
 			_, err = c.ReadRange(cmd.Context(), p, off, n, a.stdout, nil)
-			return err
+			return stdoutFolderError(err, args, p)
 		},
 	}
 	cmd.Flags().StringVar(&rng, "range", "", "byte range A-B (inclusive) or A-")

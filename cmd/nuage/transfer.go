@@ -429,6 +429,7 @@ Quote the URL in the shell.`,
 		Example: `  nuage get /photos/photo.jpg .
   nuage get -r /photos ~/restored
   nuage get --version 1 /notes.txt notes-before.txt
+  nuage get /backup.tar - | tar -x
   nuage get 'https://nuage.example.org/l/0123…#AQ…'
   NUAGE_LINK_PASSWORD=... nuage get 'https://nuage.example.org/l/0123…#AQ…' ~/Downloads`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -454,6 +455,9 @@ Quote the URL in the shell.`,
 			}
 			if version < 0 {
 				return usagef("--version %d: versions are numbered from 0 (the current one)", version)
+			}
+			if args[len(args)-1] == "-" && len(args) > 1 {
+				return a.getStdout(cmd.Context(), args[:len(args)-1], recursive, version)
 			}
 			if isLinkArg(args[0]) {
 				if version > 0 {
@@ -481,6 +485,40 @@ Quote the URL in the shell.`,
 	cmd.Flags().IntVar(&version, "version", 0, "fetch version N of the file (0 = current, 1 = previous, …)")
 	jobsFlag(cmd, &jobs)
 	return cmd
+}
+
+// getStdout writes the one file that sources names (a remote path, or a
+// link URL) to standard output: get's LOCAL "-".
+func (a *app) getStdout(ctx context.Context, sources []string, recursive bool, version int) error {
+	if recursive {
+		return usagef("-r cannot write to standard output (-): give a folder as LOCAL")
+	}
+	if len(sources) > 1 {
+		return usagef("only one file can be written to standard output (-), got %d sources", len(sources))
+	}
+	if isLinkArg(sources[0]) && version > 0 {
+		return usagef("--version cannot be used with a link: a link gives the current version")
+	}
+	c, p, err := a.fileClient(ctx, sources, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.ReadVersion(ctx, p, version, 0, -1, a.stdout, nil)
+	return stdoutFolderError(err, sources, p)
+}
+
+// stdoutFolderError turns the error of a read of a folder to standard
+// output into a usage error (nothing was written: the path is resolved
+// before any read). A link's URL is not repeated: it carries its key.
+func stdoutFolderError(err error, args []string, p string) error {
+	if !errors.Is(err, client.ErrIsFolder) {
+		return err
+	}
+	if len(args) > 0 && isLinkArg(args[0]) {
+		p += " (in the link)"
+	}
+	return usagef("%s is a folder: only a file can be written to standard output; fetch a folder with get -r into a local folder", p)
 }
 
 // getOptions are the options of a get.
