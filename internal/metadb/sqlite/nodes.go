@@ -31,7 +31,11 @@ ON CONFLICT (id) DO UPDATE SET address = excluded.address, capacity = excluded.c
 // by ID.
 func (db *DB) Nodes(ctx context.Context, seenSince time.Time) ([]metadb.Node, error) {
 	const op = "nodes"
-	rows, err := db.r.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE last_seen >= $1 ORDER BY id`, encTime(seenSince))
+	st, err := db.rs.get(nodesSeenQuery)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := st.QueryContext(ctx, encTime(seenSince))
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -50,9 +54,19 @@ func (db *DB) Nodes(ctx context.Context, seenSince time.Time) ([]metadb.Node, er
 	return ns, nil
 }
 
+// Queries of the nodes every segment's placement and commit make.
+const (
+	nodesSeenQuery = `SELECT ` + nodeCols + ` FROM nodes WHERE last_seen >= $1 ORDER BY id`
+	nodeByIDQuery  = `SELECT ` + nodeCols + ` FROM nodes WHERE id = $1`
+)
+
 // NodeByID returns a node, or ErrNotFound.
 func (db *DB) NodeByID(ctx context.Context, id identity.ID) (metadb.Node, error) {
-	n, err := scanNode(db.r.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE id = $1`, id[:]))
+	st, err := db.rs.get(nodeByIDQuery)
+	if err != nil {
+		return metadb.Node{}, wrap("node by ID", err)
+	}
+	n, err := scanNode(st.QueryRowContext(ctx, id[:]))
 	return n, wrap("node by ID", err)
 }
 

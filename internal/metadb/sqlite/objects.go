@@ -34,9 +34,17 @@ func (db *DB) CreateObject(ctx context.Context, o metadb.Object) error {
 	return wrap(op, err)
 }
 
+// objectQuery reads an object of an account; every segment's
+// declaration and commit make it.
+const objectQuery = `SELECT ` + objectCols + ` FROM objects WHERE id = $1 AND account = $2`
+
 // Object returns an object of the account, or ErrNotFound.
 func (db *DB) Object(ctx context.Context, account, id metadb.ID16) (metadb.Object, error) {
-	o, err := scanObject(db.r.QueryRowContext(ctx, `SELECT `+objectCols+` FROM objects WHERE id = $1 AND account = $2`, id[:], account[:]))
+	st, err := db.rs.get(objectQuery)
+	if err != nil {
+		return metadb.Object{}, wrap("object", err)
+	}
+	o, err := scanObject(st.QueryRowContext(ctx, id[:], account[:]))
 	return o, wrap("object", err)
 }
 
@@ -349,8 +357,11 @@ func (db *DB) Segments(ctx context.Context, account, object metadb.ID16, from, c
 	if from < 0 || count < 0 {
 		return nil, fmt.Errorf("sqlite: %s: %w: from %d, count %d", op, ErrInvalid, from, count)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+segmentCols+` FROM segments s JOIN objects o ON o.id = s.object
-WHERE o.id = $1 AND o.account = $2 AND s.idx >= $3 ORDER BY s.idx LIMIT $4`, object[:], account[:], from, count)
+	st, err := db.rs.get(segmentsQuery)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := st.QueryContext(ctx, object[:], account[:], from, count)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -367,13 +378,32 @@ WHERE o.id = $1 AND o.account = $2 AND s.idx >= $3 ORDER BY s.idx LIMIT $4`, obj
 		return nil, wrap(op, err)
 	}
 	if len(ss) == 0 {
-		var one int
-		err := db.r.QueryRowContext(ctx, `SELECT 1 FROM objects WHERE id = $1 AND account = $2`, object[:], account[:]).Scan(&one)
-		if err != nil {
+		if err := db.exists(ctx, objectExistsQuery, object[:], account[:]); err != nil {
 			return nil, wrap(op, err)
 		}
 	}
 	return ss, nil
+}
+
+// Queries of the segments and pieces every segment's commit and every
+// download's orders make.
+const (
+	segmentsQuery = `SELECT ` + segmentCols + ` FROM segments s JOIN objects o ON o.id = s.object
+WHERE o.id = $1 AND o.account = $2 AND s.idx >= $3 ORDER BY s.idx LIMIT $4`
+	objectExistsQuery  = `SELECT 1 FROM objects WHERE id = $1 AND account = $2`
+	piecesQuery        = `SELECT idx, node, piece_id, size, receipt FROM pieces WHERE object = $1 AND segment = $2 ORDER BY idx`
+	segmentExistsQuery = `SELECT 1 FROM segments WHERE object = $1 AND idx = $2`
+)
+
+// exists runs a prepared query of the read set that selects 1 for a row
+// that exists: sql.ErrNoRows (ErrNotFound once wrapped) if there is none.
+func (db *DB) exists(ctx context.Context, q string, args ...any) error {
+	st, err := db.rs.get(q)
+	if err != nil {
+		return err
+	}
+	var one int
+	return st.QueryRowContext(ctx, args...).Scan(&one)
 }
 
 func scanSegment(row scanner) (metadb.Segment, error) {
@@ -399,8 +429,11 @@ func scanSegment(row scanner) (metadb.Segment, error) {
 // account: the caller has authorised the object (Segments).
 func (db *DB) Pieces(ctx context.Context, object metadb.ID16, segment int) ([]metadb.Piece, error) {
 	const op = "pieces"
-	rows, err := db.r.QueryContext(ctx, `SELECT idx, node, piece_id, size, receipt FROM pieces
-WHERE object = $1 AND segment = $2 ORDER BY idx`, object[:], segment)
+	st, err := db.rs.get(piecesQuery)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := st.QueryContext(ctx, object[:], segment)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -417,9 +450,7 @@ WHERE object = $1 AND segment = $2 ORDER BY idx`, object[:], segment)
 		return nil, wrap(op, err)
 	}
 	if len(ps) == 0 {
-		var one int
-		err := db.r.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE object = $1 AND idx = $2`, object[:], segment).Scan(&one)
-		if err != nil {
+		if err := db.exists(ctx, segmentExistsQuery, object[:], segment); err != nil {
 			return nil, wrap(op, err)
 		}
 	}

@@ -93,7 +93,7 @@ type DB struct {
 
 // writeQueries and readQueries are the statements prepared when the
 // database opens (stmtSet): those of the calls every segment of an upload
-// and every commit make.
+// or a download and every commit make.
 var (
 	writeQueries = []string{
 		lookupEntryQuery, entryObjectsQuery, dropObjectsQuery, dropEntryQuery, insertEntry, objectStateQuery,
@@ -101,7 +101,10 @@ var (
 		objectOfAccountQuery, putSegmentQuery, segmentShapeQuery, segmentPiecesQuery, dropPiecesQuery,
 		insertPieceQuery, cancelDeletionQuery, commitSegmentQuery,
 	}
-	readQueries = []string{sessionByTokenQuery}
+	readQueries = []string{
+		sessionByTokenQuery, objectQuery, objectExistsQuery, segmentsQuery, segmentExistsQuery,
+		piecesQuery, nodesSeenQuery, nodeByIDQuery,
+	}
 )
 
 var _ metadb.DB = (*DB)(nil)
