@@ -401,11 +401,7 @@ func (db *DB) SessionByToken(ctx context.Context, tokenHash [32]byte) (metadb.Se
 		s       = metadb.Session{TokenHash: tokenHash}
 		expires int64
 	)
-	st, err := db.rs.get(sessionByTokenQuery)
-	if err != nil {
-		return metadb.Session{}, wrap("session by token", err)
-	}
-	err = st.QueryRowContext(ctx, tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires, scanID(&s.Root), &s.Write, scanID(&s.Share),
+	err := db.rs.queryRow(ctx, sessionByTokenQuery, tokenHash[:], encTime(time.Now())).Scan(scanID(&s.Account), &expires, scanID(&s.Root), &s.Write, scanID(&s.Share),
 		scanID(&s.Link), &s.Downloaded, scanID(&s.Opener))
 	if err != nil {
 		return metadb.Session{}, wrap("session by token", err)

@@ -31,11 +31,7 @@ ON CONFLICT (id) DO UPDATE SET address = excluded.address, capacity = excluded.c
 // by ID.
 func (db *DB) Nodes(ctx context.Context, seenSince time.Time) ([]metadb.Node, error) {
 	const op = "nodes"
-	st, err := db.rs.get(nodesSeenQuery)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	rows, err := st.QueryContext(ctx, encTime(seenSince))
+	rows, err := db.rs.query(ctx, nodesSeenQuery, encTime(seenSince))
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -62,11 +58,7 @@ const (
 
 // NodeByID returns a node, or ErrNotFound.
 func (db *DB) NodeByID(ctx context.Context, id identity.ID) (metadb.Node, error) {
-	st, err := db.rs.get(nodeByIDQuery)
-	if err != nil {
-		return metadb.Node{}, wrap("node by ID", err)
-	}
-	n, err := scanNode(st.QueryRowContext(ctx, id[:]))
+	n, err := scanNode(db.rs.queryRow(ctx, nodeByIDQuery, id[:]))
 	return n, wrap("node by ID", err)
 }
 

@@ -40,11 +40,7 @@ const objectQuery = `SELECT ` + objectCols + ` FROM objects WHERE id = $1 AND ac
 
 // Object returns an object of the account, or ErrNotFound.
 func (db *DB) Object(ctx context.Context, account, id metadb.ID16) (metadb.Object, error) {
-	st, err := db.rs.get(objectQuery)
-	if err != nil {
-		return metadb.Object{}, wrap("object", err)
-	}
-	o, err := scanObject(st.QueryRowContext(ctx, id[:], account[:]))
+	o, err := scanObject(db.rs.queryRow(ctx, objectQuery, id[:], account[:]))
 	return o, wrap("object", err)
 }
 
@@ -357,11 +353,7 @@ func (db *DB) Segments(ctx context.Context, account, object metadb.ID16, from, c
 	if from < 0 || count < 0 {
 		return nil, fmt.Errorf("sqlite: %s: %w: from %d, count %d", op, ErrInvalid, from, count)
 	}
-	st, err := db.rs.get(segmentsQuery)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	rows, err := st.QueryContext(ctx, object[:], account[:], from, count)
+	rows, err := db.rs.query(ctx, segmentsQuery, object[:], account[:], from, count)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -398,12 +390,8 @@ WHERE o.id = $1 AND o.account = $2 AND s.idx >= $3 ORDER BY s.idx LIMIT $4`
 // exists runs a prepared query of the read set that selects 1 for a row
 // that exists: sql.ErrNoRows (ErrNotFound once wrapped) if there is none.
 func (db *DB) exists(ctx context.Context, q string, args ...any) error {
-	st, err := db.rs.get(q)
-	if err != nil {
-		return err
-	}
 	var one int
-	return st.QueryRowContext(ctx, args...).Scan(&one)
+	return db.rs.queryRow(ctx, q, args...).Scan(&one)
 }
 
 func scanSegment(row scanner) (metadb.Segment, error) {
@@ -429,11 +417,7 @@ func scanSegment(row scanner) (metadb.Segment, error) {
 // account: the caller has authorised the object (Segments).
 func (db *DB) Pieces(ctx context.Context, object metadb.ID16, segment int) ([]metadb.Piece, error) {
 	const op = "pieces"
-	st, err := db.rs.get(piecesQuery)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	rows, err := st.QueryContext(ctx, object[:], segment)
+	rows, err := db.rs.query(ctx, piecesQuery, object[:], segment)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -48,6 +48,30 @@ func (s stmtSet) get(q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// query runs q's statement with args.
+func (s stmtSet) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.get(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow runs q's statement with args for one row; a query missing from
+// the set is the Scan's error, as a failed query's is.
+func (s stmtSet) queryRow(ctx context.Context, q string, args ...any) scanner {
+	st, err := s.get(q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// errRow is a row whose Scan fails with err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // in returns q's statement bound to tx, which reuses what the statement
 // compiled on tx's connection.
 func (s stmtSet) in(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
