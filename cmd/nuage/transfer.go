@@ -456,13 +456,13 @@ Quote the URL in the shell.`,
 			if version < 0 {
 				return usagef("--version %d: versions are numbered from 0 (the current one)", version)
 			}
+			if isLinkArg(args[0]) && version > 0 {
+				return usagef("--version cannot be used with a link: a link gives the current version")
+			}
 			if args[len(args)-1] == "-" && len(args) > 1 {
 				return a.getStdout(cmd.Context(), args[:len(args)-1], recursive, version)
 			}
 			if isLinkArg(args[0]) {
-				if version > 0 {
-					return usagef("--version cannot be used with a link: a link gives the current version")
-				}
 				local := "."
 				if len(args) == 2 {
 					local = args[1]
@@ -488,16 +488,13 @@ Quote the URL in the shell.`,
 }
 
 // getStdout writes the one file that sources names (a remote path, or a
-// link URL) to standard output: get's LOCAL "-".
+// link URL, never with a version) to standard output: get's LOCAL "-".
 func (a *app) getStdout(ctx context.Context, sources []string, recursive bool, version int) error {
 	if recursive {
 		return usagef("-r cannot write to standard output (-): give a folder as LOCAL")
 	}
 	if len(sources) > 1 {
 		return usagef("only one file can be written to standard output (-), got %d sources", len(sources))
-	}
-	if isLinkArg(sources[0]) && version > 0 {
-		return usagef("--version cannot be used with a link: a link gives the current version")
 	}
 	c, p, err := a.fileClient(ctx, sources, true)
 	if err != nil {
