@@ -8,9 +8,10 @@ import (
 
 // defaultPoolBytes bounds the memory a Client's buffer pool keeps idle. It
 // covers the working set of one transfer at the default SegmentsInFlight of
-// 2 with 16 MiB segments (a get holds about k+1 pieces, one ciphertext and
-// one plaintext segment per segment in flight; a put three sets of n
-// pieces, as it reads its input in small chunks straight into the seal),
+// 2 with 16 MiB segments (a get holds about k+1 pieces per segment in
+// flight, as it decrypts each segment over its ciphertext; a put three sets
+// of n pieces, as it reads its input in small chunks straight into the
+// seal),
 // so a transfer reuses the same buffers from its first segment to its
 // last, and the next transfer starts warm.
 const defaultPoolBytes = 128 << 20

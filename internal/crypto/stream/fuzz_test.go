@@ -35,6 +35,36 @@ func FuzzOpenBlock(f *testing.F) {
 	})
 }
 
+// FuzzOpenSegmentInPlace: opening a segment in place accepts exactly what
+// OpenSegment accepts, gives the same plaintext, and leaves no plaintext
+// behind when it fails.
+func FuzzOpenSegmentInPlace(f *testing.F) {
+	c := newTestCipher(f, 3*B+5, 2*B)
+	ct := sealAll(f, c, pattern(3*B+5))
+	seg1 := ct[c.Layout().SegmentCipherOffset(1):]
+	f.Add(1, seg1)
+	f.Add(0, seg1)
+	f.Add(1, seg1[:len(seg1)-1])
+	f.Add(0, ct[:c.Layout().SegmentCipherSize(0)])
+	f.Add(-1, []byte{})
+	f.Fuzz(func(t *testing.T, s int, ciphertext []byte) {
+		want, wantErr := c.OpenSegment(nil, s, ciphertext)
+		buf := bytes.Clone(ciphertext)
+		got, err := c.OpenSegmentInPlace(s, buf)
+		if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("in place: %d bytes, %v; OpenSegment: %d bytes, %v", len(got), err, len(want), wantErr)
+		}
+		if err != nil {
+			if got != nil || !knownError(err) {
+				t.Fatalf("OpenSegmentInPlace = %d bytes, %v", len(got), err)
+			}
+			if !bytes.Equal(buf, ciphertext) && !bytes.Equal(buf, make([]byte, len(buf))) {
+				t.Fatal("OpenSegmentInPlace left plaintext in the buffer")
+			}
+		}
+	})
+}
+
 func FuzzReader(f *testing.F) {
 	// Seeds stay small so the fuzzer runs fast; multi-block streams are
 	// covered by the unit tests.

@@ -255,6 +255,40 @@ func (c *Cipher) OpenSegment(dst []byte, s int, ciphertext []byte) ([]byte, erro
 	return dst, nil
 }
 
+// OpenSegmentInPlace is OpenSegment with the plaintext written over the
+// ciphertext: it returns ciphertext[:size], size being the segment's
+// plaintext length, and needs no second segment-sized buffer. Each block is
+// opened where it lies, then moved down over the tags of the blocks before
+// it, so it is still in the CPU's cache when it is copied. The checks and
+// errors are OpenSegment's. On error it returns nil and ciphertext holds no
+// plaintext: a ciphertext of the wrong length is left as it is, and once a
+// block has been opened, an error zeroes the whole of it.
+func (c *Cipher) OpenSegmentInPlace(s int, ciphertext []byte) ([]byte, error) {
+	if err := c.checkSegment(s); err != nil {
+		return nil, err
+	}
+	if err := checkCipherLen("segment", int64(s), len(ciphertext), c.l.SegmentCipherSize(s)); err != nil {
+		return nil, err
+	}
+	_, size := c.l.SegmentPlain(s)
+	n := c.getNonce()
+	defer c.nonces.Put(n)
+	w := 0 // plaintext bytes in place so far
+	for i, r := c.l.SegmentFirstBlock(s), 0; r < len(ciphertext); i++ {
+		block := ciphertext[r:min(len(ciphertext), r+c.l.BlockSize+Overhead)]
+		// crypto/cipher allows a destination that overlaps its source
+		// only exactly, hence the open in place and then the move.
+		pt, err := c.aead.Open(block[:0], c.nonce(n, i), block, nil)
+		if err != nil {
+			clear(ciphertext)
+			return nil, &authError{i, c.l.Blocks()}
+		}
+		w += copy(ciphertext[w:], pt)
+		r += len(block)
+	}
+	return ciphertext[:size], nil
+}
+
 // OpenSegmentRange appends to dst the plaintext bytes [off, off+n) of
 // segment s (offsets relative to the segment's start), given the whole
 // segment ciphertext. It opens only the blocks that cover the range, each

@@ -86,6 +86,7 @@ func TestRoundTrip(t *testing.T) {
 					if !bytes.Equal(pt[:6], prefix) || !bytes.Equal(pt[6:], p[off:off+n]) {
 						t.Fatalf("OpenSegment(%d) returned other bytes", s)
 					}
+					checkOpenInPlace(t, c, s, cs, p[off:off+n])
 				}
 				if !bytes.Equal(segs, ct) {
 					t.Fatal("segments do not concatenate to the stream")
@@ -229,6 +230,9 @@ func TestTamper(t *testing.T) {
 	if _, err := c.OpenSegment(nil, 0, cat(final, blk(1))); !errors.Is(err, ErrAuth) {
 		t.Fatalf("OpenSegment with a final block first = %v, want ErrAuth", err)
 	}
+	if _, err := c.OpenSegmentInPlace(0, cat(final, blk(1))); !errors.Is(err, ErrAuth) {
+		t.Fatalf("OpenSegmentInPlace with a final block first = %v, want ErrAuth", err)
+	}
 
 	// Segment-level checks.
 	seg0 := ct[:c.Layout().SegmentCipherSize(0)]
@@ -255,6 +259,7 @@ func TestTamper(t *testing.T) {
 		{"segment 0 given as segment 1", 1, seg0, ErrTooLong},
 		{"segment 1 blocks at segment 0", 0, cat(blk(2), blk(3), blk(2)[:B-5]), ErrAuth},
 		{"segment blocks reordered", 0, cat(blk(1), blk(0)), ErrAuth},
+		{"segment's second block flipped", 0, flip(B + Overhead + 100)[:len(seg0)], ErrAuth},
 		{"segment out of range", 2, seg1, ErrBadLayout},
 	} {
 		dst := make([]byte, 3, 3+2*B)
@@ -265,6 +270,14 @@ func TestTamper(t *testing.T) {
 		}
 		if !bytes.Equal(dst[:cap(dst)], append([]byte("abc"), make([]byte, 2*B)...)) {
 			t.Errorf("%s: OpenSegment left plaintext in dst", tt.name)
+		}
+		buf := bytes.Clone(tt.ct)
+		out, err = c.OpenSegmentInPlace(tt.s, buf)
+		if !errors.Is(err, tt.want) || out != nil {
+			t.Errorf("%s: OpenSegmentInPlace = %d bytes, %v, want %v", tt.name, len(out), err, tt.want)
+		}
+		if !bytes.Equal(buf, tt.ct) && !bytes.Equal(buf, make([]byte, len(buf))) {
+			t.Errorf("%s: OpenSegmentInPlace left plaintext in the buffer", tt.name)
 		}
 	}
 }
@@ -349,6 +362,11 @@ func TestBadArguments(t *testing.T) {
 		{"range huge", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+16], 1, 1<<62); return err }, ErrBadLayout},
 		{"range short ciphertext", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+15], 0, 1); return err }, ErrTruncated},
 		{"range segment 9", func() error { _, err := c.OpenSegmentRange(nil, 9, ct[:B+16], 0, 1); return err }, ErrBadLayout},
+		{"in place segment -1", func() error { _, err := c.OpenSegmentInPlace(-1, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
+		{"in place segment 3", func() error { _, err := c.OpenSegmentInPlace(3, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
+		{"in place short", func() error { _, err := c.OpenSegmentInPlace(2, bytes.Clone(ct[2*(B+16):len(ct)-1])); return err }, ErrTruncated},
+		{"in place long", func() error { _, err := c.OpenSegmentInPlace(1, bytes.Clone(ct[B+16:])); return err }, ErrTooLong},
+		{"in place last segment", func() error { _, err := c.OpenSegmentInPlace(2, bytes.Clone(ct[2*(B+16):])); return err }, nil},
 	}
 	for _, tt := range tests {
 		err := tt.f()
@@ -509,6 +527,7 @@ func TestAllocations(t *testing.T) {
 	ct := make([]byte, 0, c.Layout().SegmentCipherSize(0))
 	pt := make([]byte, 0, 2*B)
 	blk := make([]byte, 0, B+Overhead)
+	inPlace := make([]byte, c.Layout().SegmentCipherSize(0))
 	var err error
 	if ct, err = c.SealSegment(ct, 0, p); err != nil {
 		t.Fatal(err)
@@ -521,6 +540,9 @@ func TestAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := c.OpenSegmentRange(pt[:0], 0, ct, 5, B); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.OpenSegmentInPlace(0, inPlace[:copy(inPlace, ct)]); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.SealBlock(blk[:0], 1, p[:B]); err != nil {
@@ -584,5 +606,23 @@ func TestNonceLayout(t *testing.T) {
 	c2 := newTestCipher(t, 3*B, 3*B)
 	if sha256.Sum256(sealAll(t, c2, pattern(3*B))) != sum {
 		t.Fatal("the segment size changes the ciphertext")
+	}
+}
+
+// checkOpenInPlace opens a copy of segment s's ciphertext ct in place and
+// checks that the plaintext is want, written over the ciphertext from its
+// first byte.
+func checkOpenInPlace(t *testing.T, c *Cipher, s int, ct, want []byte) {
+	t.Helper()
+	buf := bytes.Clone(ct)
+	pt, err := c.OpenSegmentInPlace(s, buf)
+	if err != nil {
+		t.Fatalf("OpenSegmentInPlace(%d): %v", s, err)
+	}
+	if !bytes.Equal(pt, want) {
+		t.Fatalf("OpenSegmentInPlace(%d) returned other bytes", s)
+	}
+	if len(pt) > 0 && &pt[0] != &buf[0] {
+		t.Fatalf("OpenSegmentInPlace(%d) did not write over its ciphertext", s)
 	}
 }

@@ -364,6 +364,7 @@ func TestStreamVectors(t *testing.T) {
 				if err != nil || !bytes.Equal(pt, p[sg.PlainOffset:sg.PlainOffset+sg.PlainSize]) {
 					t.Fatalf("segment %d does not open: %v", sg.Index, err)
 				}
+				checkOpenInPlace(t, c, sg.Index, seal, p[sg.PlainOffset:sg.PlainOffset+sg.PlainSize])
 			}
 			got, err := io.ReadAll(NewReader(c, bytes.NewReader(ct)))
 			if err != nil || !bytes.Equal(got, p) {
@@ -403,6 +404,18 @@ func TestStreamVectors(t *testing.T) {
 			wantErr(t, err, f.Error)
 			if int64(len(got)) >= f.Size {
 				t.Fatal("the whole plaintext was released despite the error")
+			}
+			if l.Segments() == 1 {
+				// Opening the whole segment in place rejects it too and
+				// leaves no plaintext behind.
+				buf := bytes.Clone(ct)
+				out, err := c.OpenSegmentInPlace(0, buf)
+				if err == nil || out != nil || !knownError(err) {
+					t.Fatalf("OpenSegmentInPlace = %d bytes, %v", len(out), err)
+				}
+				if !bytes.Equal(buf, ct) && !bytes.Equal(buf, make([]byte, len(buf))) {
+					t.Fatal("OpenSegmentInPlace left plaintext in the buffer")
+				}
 			}
 		})
 	}
