@@ -357,19 +357,12 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", s, err)
 	}
-	_, segLen := layout.SegmentPlain(s)
-	var pt []byte
-	if off == 0 && n == segLen {
-		// A whole segment is decrypted over its ciphertext: no second
-		// segment-sized buffer per segment in flight, and each block is
-		// written where it was just read (docs/benchmarks.md, change 20).
-		// The caller gives the plaintext back to the pool, so ctBuf goes
-		// with it.
-		pt, err = ciph.OpenSegmentInPlace(s, ct)
-		inPlace = err == nil && cap(pt) > 0 && &pt[:1][0] == &ctBuf[:1][0]
-	} else {
-		pt, err = ciph.OpenSegmentRange(pool.get(int(n))[:0], s, ct, off, n)
-	}
+	// The plaintext is decrypted over its ciphertext: no second
+	// segment-sized buffer per segment in flight, and each block is
+	// written where it was just read (docs/benchmarks.md, change 20). The
+	// caller gives the plaintext back to the pool, and ctBuf with it.
+	pt, err := ciph.OpenSegmentRangeInPlace(s, ct, off, n)
+	inPlace = err == nil && cap(pt) > 0 && &pt[:1][0] == &ctBuf[:1][0]
 	if err != nil && !verify {
 		return nil, fmt.Errorf("%w: segment %d: %v", errUnauthenticated, s, err)
 	}

@@ -51,7 +51,7 @@ func BenchmarkOpenSegmentInPlace(b *testing.B) {
 		b.StopTimer()
 		copy(buf, ct)
 		b.StartTimer()
-		if _, err := c.OpenSegmentInPlace(0, buf); err != nil {
+		if _, err := openSegmentInPlace(c, 0, buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -35,31 +35,31 @@ func FuzzOpenBlock(f *testing.F) {
 	})
 }
 
-// FuzzOpenSegmentInPlace: opening a segment in place accepts exactly what
-// OpenSegment accepts, gives the same plaintext, and leaves no plaintext
-// behind when it fails.
-func FuzzOpenSegmentInPlace(f *testing.F) {
+// FuzzOpenSegmentRangeInPlace: opening a range in place accepts exactly
+// what OpenSegmentRange accepts, gives the same plaintext, and leaves no
+// plaintext behind when it fails.
+func FuzzOpenSegmentRangeInPlace(f *testing.F) {
 	c := newTestCipher(f, 3*B+5, 2*B)
 	ct := sealAll(f, c, pattern(3*B+5))
 	seg1 := ct[c.Layout().SegmentCipherOffset(1):]
-	f.Add(1, seg1)
-	f.Add(0, seg1)
-	f.Add(1, seg1[:len(seg1)-1])
-	f.Add(0, ct[:c.Layout().SegmentCipherSize(0)])
-	f.Add(-1, []byte{})
-	f.Fuzz(func(t *testing.T, s int, ciphertext []byte) {
-		want, wantErr := c.OpenSegment(nil, s, ciphertext)
+	f.Add(1, int64(3), int64(B), seg1)
+	f.Add(1, int64(0), int64(B+5), seg1)
+	f.Add(1, int64(B-1), int64(2), seg1[:len(seg1)-1])
+	f.Add(0, int64(B), int64(0), ct[:c.Layout().SegmentCipherSize(0)])
+	f.Add(0, int64(-1), int64(1), []byte{})
+	f.Fuzz(func(t *testing.T, s int, off, n int64, ciphertext []byte) {
+		want, wantErr := c.OpenSegmentRange(nil, s, ciphertext, off, n)
 		buf := bytes.Clone(ciphertext)
-		got, err := c.OpenSegmentInPlace(s, buf)
+		got, err := c.OpenSegmentRangeInPlace(s, buf, off, n)
 		if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
-			t.Fatalf("in place: %d bytes, %v; OpenSegment: %d bytes, %v", len(got), err, len(want), wantErr)
+			t.Fatalf("in place: %d bytes, %v; OpenSegmentRange: %d bytes, %v", len(got), err, len(want), wantErr)
 		}
 		if err != nil {
 			if got != nil || !knownError(err) {
-				t.Fatalf("OpenSegmentInPlace = %d bytes, %v", len(got), err)
+				t.Fatalf("OpenSegmentRangeInPlace = %d bytes, %v", len(got), err)
 			}
 			if !bytes.Equal(buf, ciphertext) && !bytes.Equal(buf, make([]byte, len(buf))) {
-				t.Fatal("OpenSegmentInPlace left plaintext in the buffer")
+				t.Fatal("OpenSegmentRangeInPlace left plaintext in the buffer")
 			}
 		}
 	})

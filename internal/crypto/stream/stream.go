@@ -255,15 +255,17 @@ func (c *Cipher) OpenSegment(dst []byte, s int, ciphertext []byte) ([]byte, erro
 	return dst, nil
 }
 
-// OpenSegmentInPlace is OpenSegment with the plaintext written over the
-// ciphertext: it returns ciphertext[:size], size being the segment's
-// plaintext length, and needs no second segment-sized buffer. Each block is
-// opened where it lies, then moved down over the tags of the blocks before
-// it, so it is still in the CPU's cache when it is copied. The checks and
-// errors are OpenSegment's. On error it returns nil and ciphertext holds no
-// plaintext: a ciphertext of the wrong length is left as it is, and once a
-// block has been opened, an error zeroes the whole of it.
-func (c *Cipher) OpenSegmentInPlace(s int, ciphertext []byte) ([]byte, error) {
+// OpenSegmentRangeInPlace is OpenSegmentRange with the plaintext bytes
+// [off, off+n) written over the start of the ciphertext, which it returns
+// (ciphertext[:n]). Each covering block is opened where it lies, then its
+// part of the range is moved down over what was already opened, while it
+// is still in the CPU's cache. The checks and errors are
+// OpenSegmentRange's; past the result, ciphertext may hold authenticated
+// plaintext of the covering blocks. On error it returns nil and ciphertext
+// holds no plaintext: a ciphertext of the wrong length or a bad range
+// leave it as it is, and once a block has been opened, an error zeroes all
+// of ciphertext.
+func (c *Cipher) OpenSegmentRangeInPlace(s int, ciphertext []byte, off, n int64) ([]byte, error) {
 	if err := c.checkSegment(s); err != nil {
 		return nil, err
 	}
@@ -271,22 +273,34 @@ func (c *Cipher) OpenSegmentInPlace(s int, ciphertext []byte) ([]byte, error) {
 		return nil, err
 	}
 	_, size := c.l.SegmentPlain(s)
-	n := c.getNonce()
-	defer c.nonces.Put(n)
-	w := 0 // plaintext bytes in place so far
-	for i, r := c.l.SegmentFirstBlock(s), 0; r < len(ciphertext); i++ {
-		block := ciphertext[r:min(len(ciphertext), r+c.l.BlockSize+Overhead)]
-		// crypto/cipher allows a destination that overlaps its source
-		// only exactly, hence the open in place and then the move.
-		pt, err := c.aead.Open(block[:0], c.nonce(n, i), block, nil)
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return nil, fmt.Errorf("%w: range [%d, %d+%d) outside segment %d of %d bytes", ErrBadLayout, off, off, n, s, size)
+	}
+	if n == 0 {
+		return ciphertext[:0], nil
+	}
+	bs := int64(c.l.BlockSize)
+	first, last := off/bs, (off+n-1)/bs // blocks relative to the segment
+	nonce := c.getNonce()
+	defer c.nonces.Put(nonce)
+	base := c.l.SegmentFirstBlock(s)
+	w := 0 // plaintext bytes of the range in place so far
+	for j := first; j <= last; j++ {
+		cOff := j * (bs + Overhead)
+		block := ciphertext[cOff:min(cOff+bs+Overhead, int64(len(ciphertext)))]
+		// crypto/cipher allows an output that overlaps its input only
+		// exactly: open in place, then move. The move never reaches the
+		// blocks not yet opened, which lie past this one.
+		pt, err := c.aead.Open(block[:0], c.nonce(nonce, base+j), block, nil)
 		if err != nil {
 			clear(ciphertext)
-			return nil, &authError{i, c.l.Blocks()}
+			return nil, &authError{base + j, c.l.Blocks()}
 		}
-		w += copy(ciphertext[w:], pt)
-		r += len(block)
+		lo := max(off, j*bs) - j*bs
+		hi := min(off+n, (j+1)*bs) - j*bs
+		w += copy(ciphertext[w:], pt[lo:hi])
 	}
-	return ciphertext[:size], nil
+	return ciphertext[:w], nil
 }
 
 // OpenSegmentRange appends to dst the plaintext bytes [off, off+n) of

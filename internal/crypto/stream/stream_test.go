@@ -230,7 +230,7 @@ func TestTamper(t *testing.T) {
 	if _, err := c.OpenSegment(nil, 0, cat(final, blk(1))); !errors.Is(err, ErrAuth) {
 		t.Fatalf("OpenSegment with a final block first = %v, want ErrAuth", err)
 	}
-	if _, err := c.OpenSegmentInPlace(0, cat(final, blk(1))); !errors.Is(err, ErrAuth) {
+	if _, err := openSegmentInPlace(c, 0, cat(final, blk(1))); !errors.Is(err, ErrAuth) {
 		t.Fatalf("OpenSegmentInPlace with a final block first = %v, want ErrAuth", err)
 	}
 
@@ -272,7 +272,7 @@ func TestTamper(t *testing.T) {
 			t.Errorf("%s: OpenSegment left plaintext in dst", tt.name)
 		}
 		buf := bytes.Clone(tt.ct)
-		out, err = c.OpenSegmentInPlace(tt.s, buf)
+		out, err = openSegmentInPlace(c, tt.s, buf)
 		if !errors.Is(err, tt.want) || out != nil {
 			t.Errorf("%s: OpenSegmentInPlace = %d bytes, %v, want %v", tt.name, len(out), err, tt.want)
 		}
@@ -362,11 +362,17 @@ func TestBadArguments(t *testing.T) {
 		{"range huge", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+16], 1, 1<<62); return err }, ErrBadLayout},
 		{"range short ciphertext", func() error { _, err := c.OpenSegmentRange(nil, 0, ct[:B+15], 0, 1); return err }, ErrTruncated},
 		{"range segment 9", func() error { _, err := c.OpenSegmentRange(nil, 9, ct[:B+16], 0, 1); return err }, ErrBadLayout},
-		{"in place segment -1", func() error { _, err := c.OpenSegmentInPlace(-1, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
-		{"in place segment 3", func() error { _, err := c.OpenSegmentInPlace(3, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
-		{"in place short", func() error { _, err := c.OpenSegmentInPlace(2, bytes.Clone(ct[2*(B+16):len(ct)-1])); return err }, ErrTruncated},
-		{"in place long", func() error { _, err := c.OpenSegmentInPlace(1, bytes.Clone(ct[B+16:])); return err }, ErrTooLong},
-		{"in place last segment", func() error { _, err := c.OpenSegmentInPlace(2, bytes.Clone(ct[2*(B+16):])); return err }, nil},
+		{"in place segment -1", func() error { _, err := openSegmentInPlace(c, -1, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
+		{"in place segment 3", func() error { _, err := openSegmentInPlace(c, 3, bytes.Clone(ct[:B+16])); return err }, ErrBadLayout},
+		{"in place short", func() error { _, err := openSegmentInPlace(c, 2, bytes.Clone(ct[2*(B+16):len(ct)-1])); return err }, ErrTruncated},
+		{"in place long", func() error { _, err := openSegmentInPlace(c, 1, bytes.Clone(ct[B+16:])); return err }, ErrTooLong},
+		{"in place last segment", func() error { _, err := openSegmentInPlace(c, 2, bytes.Clone(ct[2*(B+16):])); return err }, nil},
+		{"range in place negative offset", func() error { _, err := c.OpenSegmentRangeInPlace(0, bytes.Clone(ct[:B+16]), -1, 2); return err }, ErrBadLayout},
+		{"range in place negative length", func() error { _, err := c.OpenSegmentRangeInPlace(0, bytes.Clone(ct[:B+16]), 0, -1); return err }, ErrBadLayout},
+		{"range in place past the end", func() error { _, err := c.OpenSegmentRangeInPlace(0, bytes.Clone(ct[:B+16]), B-1, 2); return err }, ErrBadLayout},
+		{"range in place huge", func() error { _, err := c.OpenSegmentRangeInPlace(0, bytes.Clone(ct[:B+16]), 1, 1<<62); return err }, ErrBadLayout},
+		{"range in place short ciphertext", func() error { _, err := c.OpenSegmentRangeInPlace(0, bytes.Clone(ct[:B+15]), 0, 1); return err }, ErrTruncated},
+		{"range in place segment 9", func() error { _, err := c.OpenSegmentRangeInPlace(9, bytes.Clone(ct[:B+16]), 0, 1); return err }, ErrBadLayout},
 	}
 	for _, tt := range tests {
 		err := tt.f()
@@ -406,6 +412,14 @@ func TestOpenSegmentRange(t *testing.T) {
 						t.Fatalf("segment %d [%d, %d) cap %d: wrong bytes", s, a, b, capacity)
 					}
 				}
+				buf := bytes.Clone(cs)
+				got, err := c.OpenSegmentRangeInPlace(s, buf, a, b-a)
+				if err != nil || !bytes.Equal(got, p[off+a:off+b]) {
+					t.Fatalf("segment %d [%d, %d) in place: %v or wrong bytes", s, a, b, err)
+				}
+				if cap(got) > 0 && &got[:1][0] != &buf[0] {
+					t.Fatalf("segment %d [%d, %d) in place: not at the start of the buffer", s, a, b)
+				}
 			}
 		}
 		// Only the covering blocks are opened: damage outside the range
@@ -424,6 +438,16 @@ func TestOpenSegmentRange(t *testing.T) {
 		}
 		if !bytes.Equal(dst[:cap(dst)], make([]byte, 3*B)) {
 			t.Fatalf("segment %d: failed range left plaintext in dst", s)
+		}
+		if _, err := c.OpenSegmentRangeInPlace(s, bytes.Clone(bad), 0, B); err != nil {
+			t.Fatalf("segment %d: range outside the damage, in place: %v", s, err)
+		}
+		buf := bytes.Clone(bad)
+		if out, err := c.OpenSegmentRangeInPlace(s, buf, B-1, 2); !errors.Is(err, ErrAuth) || out != nil {
+			t.Fatalf("segment %d: range over the damage, in place = %v", s, err)
+		}
+		if !bytes.Equal(buf, make([]byte, len(buf))) {
+			t.Fatalf("segment %d: failed range left plaintext in the buffer", s)
 		}
 	}
 }
@@ -542,7 +566,10 @@ func TestAllocations(t *testing.T) {
 		if _, err := c.OpenSegmentRange(pt[:0], 0, ct, 5, B); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.OpenSegmentInPlace(0, inPlace[:copy(inPlace, ct)]); err != nil {
+		if _, err := openSegmentInPlace(c, 0, inPlace[:copy(inPlace, ct)]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.OpenSegmentRangeInPlace(0, inPlace[:copy(inPlace, ct)], 5, B); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.SealBlock(blk[:0], 1, p[:B]); err != nil {
@@ -615,7 +642,7 @@ func TestNonceLayout(t *testing.T) {
 func checkOpenInPlace(t *testing.T, c *Cipher, s int, ct, want []byte) {
 	t.Helper()
 	buf := bytes.Clone(ct)
-	pt, err := c.OpenSegmentInPlace(s, buf)
+	pt, err := openSegmentInPlace(c, s, buf)
 	if err != nil {
 		t.Fatalf("OpenSegmentInPlace(%d): %v", s, err)
 	}
@@ -625,4 +652,13 @@ func checkOpenInPlace(t *testing.T, c *Cipher, s int, ct, want []byte) {
 	if len(pt) > 0 && &pt[0] != &buf[0] {
 		t.Fatalf("OpenSegmentInPlace(%d) did not write over its ciphertext", s)
 	}
+}
+
+// openSegmentInPlace opens the whole of segment s in place.
+func openSegmentInPlace(c *Cipher, s int, buf []byte) ([]byte, error) {
+	var size int64
+	if s >= 0 && s < c.Layout().Segments() {
+		_, size = c.Layout().SegmentPlain(s)
+	}
+	return c.OpenSegmentRangeInPlace(s, buf, 0, size)
 }
