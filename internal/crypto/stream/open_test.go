@@ -1,9 +1,6 @@
 package stream
 
-import (
-	"fmt"
-	"slices"
-)
+import "slices"
 
 // The two functions below open segments into a separate buffer, the
 // straightforward way. The data path opens them in place
@@ -50,16 +47,10 @@ func (c *Cipher) OpenSegment(dst []byte, s int, ciphertext []byte) ([]byte, erro
 // plaintext of the covering blocks outside the range may be left in dst's
 // spare capacity.
 func (c *Cipher) OpenSegmentRange(dst []byte, s int, ciphertext []byte, off, n int64) ([]byte, error) {
-	if err := c.checkSegment(s); err != nil {
-		return nil, err
-	}
-	if err := checkCipherLen("segment", int64(s), len(ciphertext), c.l.SegmentCipherSize(s)); err != nil {
+	if err := c.checkRange(s, len(ciphertext), off, n); err != nil {
 		return nil, err
 	}
 	_, size := c.l.SegmentPlain(s)
-	if off < 0 || n < 0 || off > size || n > size-off {
-		return nil, fmt.Errorf("%w: range [%d, %d+%d) outside segment %d of %d bytes", ErrBadLayout, off, off, n, s, size)
-	}
 	if n == 0 {
 		return dst, nil
 	}

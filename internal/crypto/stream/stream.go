@@ -133,6 +133,21 @@ func (c *Cipher) checkSegment(s int) error {
 	return nil
 }
 
+// checkRange checks the arguments of opening the plaintext bytes
+// [off, off+n) of segment s from its ciphertext of cipherLen bytes.
+func (c *Cipher) checkRange(s, cipherLen int, off, n int64) error {
+	if err := c.checkSegment(s); err != nil {
+		return err
+	}
+	if err := checkCipherLen("segment", int64(s), cipherLen, c.l.SegmentCipherSize(s)); err != nil {
+		return err
+	}
+	if _, size := c.l.SegmentPlain(s); off < 0 || n < 0 || off > size || n > size-off {
+		return fmt.Errorf("%w: range [%d, %d+%d) outside segment %d of %d bytes", ErrBadLayout, off, off, n, s, size)
+	}
+	return nil
+}
+
 // checkCipherLen compares a ciphertext length with the expected one.
 // It formats a message only on error, keeping the data path allocation-free.
 func checkCipherLen(what string, index int64, got int, want int64) error {
@@ -235,15 +250,8 @@ func (c *Cipher) SealBlocks(dst []byte, first int64, plaintext []byte) ([]byte, 
 // leave it as it is, and once a block has been opened, an error zeroes all
 // of ciphertext.
 func (c *Cipher) OpenSegmentRangeInPlace(s int, ciphertext []byte, off, n int64) ([]byte, error) {
-	if err := c.checkSegment(s); err != nil {
+	if err := c.checkRange(s, len(ciphertext), off, n); err != nil {
 		return nil, err
-	}
-	if err := checkCipherLen("segment", int64(s), len(ciphertext), c.l.SegmentCipherSize(s)); err != nil {
-		return nil, err
-	}
-	_, size := c.l.SegmentPlain(s)
-	if off < 0 || n < 0 || off > size || n > size-off {
-		return nil, fmt.Errorf("%w: range [%d, %d+%d) outside segment %d of %d bytes", ErrBadLayout, off, off, n, s, size)
 	}
 	if n == 0 {
 		return ciphertext[:0], nil
