@@ -362,7 +362,7 @@ func (c *Client) fetchSegment(ctx context.Context, seg api.Segment, s int, ciph 
 	// written where it was just read (docs/benchmarks.md, change 20). The
 	// caller gives the plaintext back to the pool, and ctBuf with it.
 	pt, err := ciph.OpenSegmentRangeInPlace(s, ct, off, n)
-	inPlace = err == nil && cap(pt) > 0 && &pt[:1][0] == &ctBuf[:1][0]
+	inPlace = err == nil
 	if err != nil && !verify {
 		return nil, fmt.Errorf("%w: segment %d: %v", errUnauthenticated, s, err)
 	}
