@@ -22,6 +22,7 @@ func (a *app) benchCommand() *cobra.Command {
 	var (
 		size                 sizeFlag
 		nodes, k, n, small   int
+		runs                 int
 		out, dir             string
 		peers, keep          bool
 		stageTime, smallTime time.Duration
@@ -35,23 +36,26 @@ func (a *app) benchCommand() *cobra.Command {
 nodes on loopback, TLS, real disk under a temporary directory) and measure,
 in one run:
 
-  - put and get of one --size file: MB/s, client CPU seconds per GiB,
-    client peak memory;
+  - put and get of one --size file, --runs times alternating (the median
+    run is reported): MB/s, client CPU seconds per GiB, client peak memory;
   - time to first byte of a download and of a 1 MiB range read;
   - a recursive put and listing of --small-files files of 4 KiB;
   - the ceiling of each stage on this machine (AES-256-GCM, Reed-Solomon,
     BLAKE3, TLS over loopback, write+fsync) and the pipeline ceiling they imply;
   - the same file with rclone (crypt remote), restic and age, if installed
-    (` + bench.InstallPeers + `).
+    (` + bench.InstallPeers + `), --runs times each.
 
 The client runs in separate processes of this binary, so its CPU and
 memory figures are its own. Progress goes to standard error, the Markdown
 table to standard output, and bench.md, bench.json and bench.svg to --out.
-The work directory needs about 5 times --size of free space.`,
+The work directory needs about 4 + 1.5 × --runs times --size of free space.`,
 		Example: `  nuage bench
   nuage bench --size 256MiB --small-files 1000 --peers=false --out /tmp/bench`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runs < 1 || runs > bench.MaxRuns {
+				return usagef("--runs %d: want 1 to %d (the median run is reported; 3 is the default)", runs, bench.MaxRuns)
+			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return fmt.Errorf("work directory: %w", err)
 			}
@@ -77,7 +81,7 @@ The work directory needs about 5 times --size of free space.`,
 				progress = a.stderr
 			}
 			res, err := bench.Run(cmd.Context(), bench.Config{
-				Size: int64(size), Nodes: nodes, K: k, N: n,
+				Size: int64(size), Nodes: nodes, K: k, N: n, Runs: runs,
 				SmallFiles: small, SmallFilesTimeout: smallTime,
 				Peers: peers, WorkDir: work, Exe: exe, Command: benchCommandLine(cmd),
 				StageBudget: stageTime, Progress: progress,
@@ -99,6 +103,7 @@ The work directory needs about 5 times --size of free space.`,
 	f.IntVar(&nodes, "nodes", 6, "storage nodes to run")
 	f.IntVar(&k, "k", 0, "pieces needed to rebuild a segment (default: the coordinator's, 4)")
 	f.IntVar(&n, "n", 0, "pieces stored per segment (default: the coordinator's, 6)")
+	f.IntVar(&runs, "runs", bench.DefaultRuns, "how many times each large-file transfer runs, nuage's and each peer's (the median run is reported)")
 	f.IntVar(&small, "small-files", bench.DefaultSmallFiles, "how many 4 KiB files to put and list recursively (0 skips)")
 	f.BoolVar(&peers, "peers", true, "also measure rclone, restic and age where installed")
 	f.StringVar(&out, "out", "bench-out", "directory for bench.md, bench.json and bench.svg")

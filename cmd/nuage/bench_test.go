@@ -28,7 +28,7 @@ func TestBenchCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"bench", "--size", "8MiB", "--small-files", "50", "--peers=false", "--out", out,
+	code := run(ctx, []string{"bench", "--size", "8MiB", "--runs", "2", "--small-files", "50", "--peers=false", "--out", out,
 		"--dir", t.TempDir(), "--stage-time", "30ms"}, strings.NewReader(""), &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
@@ -39,10 +39,10 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "bench.md"))
-	if !bytes.Equal(md, stdout.Bytes()) || !strings.Contains(string(md), "| put | `nuage put` |") {
+	if !bytes.Equal(md, stdout.Bytes()) || !strings.Contains(string(md), "| put | `nuage put` |") || !strings.Contains(string(md), "Each transfer ran 2 times") {
 		t.Errorf("stdout is not the Markdown table:\n%s", stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "bench: nuage put of 8 MiB") {
+	if !strings.Contains(stderr.String(), "bench: nuage put of 8 MiB (run 2 of 2)") {
 		t.Errorf("no progress on stderr:\n%s", stderr.String())
 	}
 
@@ -60,11 +60,11 @@ func TestBenchCommand(t *testing.T) {
 	switch {
 	case res.Schema != bench.SchemaVersion || !strings.HasPrefix(res.Command, "nuage bench --size=8MiB"):
 		t.Errorf("header: schema %d command %q", res.Schema, res.Command)
-	case res.Setup.Size != 8<<20 || res.Setup.Nodes != 6 || res.Setup.K != 4 || res.Setup.N != 6 || res.Setup.SmallFiles != 50 || res.Setup.Peers:
+	case res.Setup.Size != 8<<20 || res.Setup.Nodes != 6 || res.Setup.K != 4 || res.Setup.N != 6 || res.Setup.SmallFiles != 50 || res.Setup.Peers || res.Setup.Runs != 2:
 		t.Errorf("setup: %+v", res.Setup)
-	case !n.Put.OK() || n.Put.MBps <= 0 || n.Put.CPUSeconds <= 0 || n.Put.PeakRSS <= 0:
+	case !n.Put.OK() || n.Put.MBps <= 0 || n.Put.CPUSeconds <= 0 || n.Put.PeakRSS <= 0 || len(n.Put.RunSeconds) != 2:
 		t.Errorf("put: %+v", n.Put)
-	case !n.Get.OK() || !n.Get.Verified || n.Get.MBps <= 0 || n.Get.PeakRSS <= 0:
+	case !n.Get.OK() || !n.Get.Verified || n.Get.MBps <= 0 || n.Get.PeakRSS <= 0 || len(n.Get.RunSeconds) != 2:
 		t.Errorf("get: %+v", n.Get)
 	case n.FirstByte.Error != "" || n.FirstByte.Runs != bench.LatencyRuns || n.FirstByte.FirstByteSeconds <= 0:
 		t.Errorf("first byte: %+v", n.FirstByte)
@@ -98,6 +98,8 @@ func TestBenchCommandUsage(t *testing.T) {
 		{"bench", "--size", "1KiB", "--dir", t.TempDir()},
 		{"bench", "--k", "4", "--dir", t.TempDir()},
 		{"bench", "extra"},
+		{"bench", "--runs", "0", "--dir", t.TempDir()},
+		{"bench", "--runs", "21", "--dir", t.TempDir()},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != exitUsage {

@@ -22,6 +22,9 @@
 //     pipeline ceiling assumes a cached input too.
 //   - Everything read back is compared with the input (BLAKE3 of the
 //     whole file); a figure for wrong bytes is reported as a failure.
+//   - Every large-file transfer, nuage's and each peer's, runs Config.Runs
+//     times and the median run is reported, with every run's time beside
+//     it: one run can land in a busy second of a shared machine.
 //   - Ceilings are measured in the same run, on the same machine and
 //     disk: the machine is shared and noisy, and only ratios within one
 //     run mean anything.
@@ -81,6 +84,10 @@ type Config struct {
 	K, N int
 	// SmallFiles is how many 4 KiB files the small-file test stores (0 skips it).
 	SmallFiles int
+	// Runs is how many times each large-file transfer (nuage's put and
+	// get, and each peer's pair) runs; the median run is reported
+	// (default DefaultRuns).
+	Runs int
 	// SmallFilesTimeout bounds the recursive put (default 10 minutes).
 	SmallFilesTimeout time.Duration
 	// Peers runs rclone, restic and age where installed.
@@ -112,6 +119,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("%w: %d nodes (want 1 to 256)", ErrConfig, c.Nodes)
 	case c.K < 0 || c.N < 0 || (c.K == 0) != (c.N == 0):
 		return fmt.Errorf("%w: set both k and n, or neither", ErrConfig)
+	case c.Runs < 0 || c.Runs > MaxRuns:
+		return fmt.Errorf("%w: %d runs (want 1 to %d)", ErrConfig, c.Runs, MaxRuns)
 	case c.SmallFiles < 0 || c.SmallFiles > 1_000_000:
 		return fmt.Errorf("%w: %d small files (want 0 to 1000000)", ErrConfig, c.SmallFiles)
 	case c.WorkDir == "":
@@ -157,6 +166,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	if cfg.StageBudget <= 0 {
 		cfg.StageBudget = time.Second
+	}
+	if cfg.Runs == 0 {
+		cfg.Runs = DefaultRuns
 	}
 	work, err := filepath.Abs(cfg.WorkDir)
 	if err != nil {
@@ -225,7 +237,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.signup(ctx); err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{r.measurePut, r.measureGet, r.measureLatency, r.measureSmallFiles}
+	steps := []func(context.Context) error{r.measureTransfers, r.measureLatency, r.measureSmallFiles}
 	if cfg.Peers {
 		steps = append(steps, r.measurePeers)
 	}
@@ -304,7 +316,7 @@ func (r *runner) startNetwork(ctx context.Context) error {
 	r.res.Setup = Setup{
 		Size: cfg.Size, Nodes: cfg.Nodes, K: info.Scheme.K, N: info.Scheme.N, SegmentSize: info.SegmentSize,
 		BlockSize: stream.BlockSize, SmallFiles: cfg.SmallFiles, SmallFileSize: SmallFileSize,
-		RangeSize: min(RangeSize, cfg.Size), Peers: cfg.Peers,
+		RangeSize: min(RangeSize, cfg.Size), Peers: cfg.Peers, Runs: cfg.Runs,
 	}
 	return nil
 }
@@ -337,50 +349,95 @@ func (r *runner) nuage(ctx context.Context, args ...string) *exec.Cmd {
 
 const remoteLarge = "/large.bin"
 
-func (r *runner) measurePut(ctx context.Context) error {
-	r.progress("nuage put of %s", formatBytes(r.cfg.Size))
-	if err := warmFile(r.input); err != nil {
-		return fmt.Errorf("read input: %w", err)
+// remoteName is where run i (from 0) of the large-file put stores its
+// copy: every run uploads a new object, so that no run waits for the
+// deletion of an earlier one.
+func remoteName(i int) string {
+	if i == 0 {
+		return remoteLarge
 	}
-	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "put", r.input, remoteLarge), nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	return fmt.Sprintf("/large-%d.bin", i+1)
+}
+
+// measureTransfers runs the large-file put and get cfg.Runs times,
+// alternating (put 1, get 1, put 2 …), and keeps the median run of each.
+// A failed put ends the runs.
+func (r *runner) measureTransfers(ctx context.Context) error {
+	var puts, gets []Transfer
+	for i := range r.cfg.Runs {
+		put, err := r.measurePut(ctx, i)
+		if err != nil {
+			return err
 		}
-		r.res.Nuage.Put.Error = err.Error()
-		r.note("nuage put failed: %v", err)
-		return nil
+		puts = append(puts, put)
+		if !put.OK() {
+			gets = append(gets, Transfer{Error: "skipped: the put failed"})
+			break
+		}
+		get, err := r.measureGet(ctx, i)
+		if err != nil {
+			return err
+		}
+		gets = append(gets, get)
 	}
-	t := p.transfer(r.cfg.Size)
-	t.ServerCPUPerGiB = p.ParentCPU.Seconds() / float64(r.cfg.Size) * GiB
-	r.res.Nuage.Put = t
-	r.progress("  %s", describe(t))
+	r.res.Nuage.Put, r.res.Nuage.Get = medianRun(puts, r.cfg.Runs), medianRun(gets, r.cfg.Runs)
+	if r.cfg.Runs > 1 {
+		r.progress("nuage median: put %s; get %s", describe(r.res.Nuage.Put), describe(r.res.Nuage.Get))
+	}
 	return nil
 }
 
-func (r *runner) measureGet(ctx context.Context) error {
-	if !r.res.Nuage.Put.OK() {
-		r.res.Nuage.Get.Error = "skipped: the put failed"
-		return nil
+// runLabel names run i in progress lines, when there are several.
+func (r *runner) runLabel(i int) string {
+	if r.cfg.Runs < 2 {
+		return ""
 	}
-	r.progress("nuage get of %s", formatBytes(r.cfg.Size))
-	out := filepath.Join(r.cfg.WorkDir, "out", "large.bin")
-	defer os.Remove(out)
-	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "get", remoteLarge, out), nil)
+	return fmt.Sprintf(" (run %d of %d)", i+1, r.cfg.Runs)
+}
+
+// measurePut runs put number i. A failed put is a figure with an error;
+// only a cancelled context is an error.
+func (r *runner) measurePut(ctx context.Context, i int) (Transfer, error) {
+	r.progress("nuage put of %s%s", formatBytes(r.cfg.Size), r.runLabel(i))
+	if err := warmFile(r.input); err != nil {
+		return Transfer{}, fmt.Errorf("read input: %w", err)
+	}
+	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "put", r.input, remoteName(i)), nil)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return Transfer{}, ctx.Err()
 		}
-		r.res.Nuage.Get.Error = err.Error()
+		r.note("nuage put failed: %v", err)
+		return Transfer{Error: err.Error()}, nil
+	}
+	t := p.transfer(r.cfg.Size)
+	t.ServerCPUPerGiB = p.ParentCPU.Seconds() / float64(r.cfg.Size) * GiB
+	r.progress("  %s", describe(t))
+	return t, nil
+}
+
+// measureGet runs get number i, of the object put number i stored, and
+// compares what it wrote with the input.
+func (r *runner) measureGet(ctx context.Context, i int) (Transfer, error) {
+	r.progress("nuage get of %s%s", formatBytes(r.cfg.Size), r.runLabel(i))
+	out := filepath.Join(r.cfg.WorkDir, "out", "large.bin")
+	defer os.Remove(out)
+	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "get", remoteName(i), out), nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Transfer{}, ctx.Err()
+		}
 		r.note("nuage get failed: %v", err)
-		return nil
+		return Transfer{Error: err.Error()}, nil
 	}
 	t := p.transfer(r.cfg.Size)
 	t.ServerCPUPerGiB = p.ParentCPU.Seconds() / float64(r.cfg.Size) * GiB
 	t.Verified, t.Error = r.verify(out)
-	r.res.Nuage.Get = t
+	if t.Error != "" {
+		r.note("nuage get%s: %s", r.runLabel(i), t.Error)
+	}
 	r.progress("  %s", describe(t))
-	return nil
+	return t, nil
 }
 
 // verify compares a file with the input.

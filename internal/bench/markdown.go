@@ -24,7 +24,11 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 
 	p("### Throughput of one %s file\n\n", formatBytes(s.Size))
 	p("MB/s is 10⁶ bytes per second of the file's size; time is the process's wall time plus a sync(2) after it exits. ")
-	p("CPU and peak RSS are those of the client process alone (the network runs in the benchmarking process; its CPU is in the last column).\n\n")
+	p("CPU and peak RSS are those of the client process alone (the network runs in the benchmarking process; its CPU is in the last column).")
+	if s.Runs > 1 {
+		p(" Each transfer ran %d times (nuage's puts and gets alternating, each peer's pair in a fresh repository): a row shows the median run by time, with the range of the runs' times in brackets, and the highest peak RSS of the runs.", s.Runs)
+	}
+	p("\n\n")
 	p("| operation | tool | MB/s | time | CPU s/GiB | peak RSS | vs nuage | network CPU s/GiB |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, op := range []string{OpPut, OpGet} {
@@ -137,7 +141,17 @@ func transferCells(t, nuage Transfer, isNuage bool) string {
 	if !isNuage {
 		rel = ratio(t.MBps, nuage)
 	}
-	return fmt.Sprintf("%s | %s | %.2f | %s | %s | %s", formatRate(t.MBps), formatSeconds(t.Seconds), t.CPUPerGiB, rssCell(t.PeakRSS), rel, net)
+	return fmt.Sprintf("%s | %s | %.2f | %s | %s | %s", formatRate(t.MBps), timeCell(t), t.CPUPerGiB, rssCell(t.PeakRSS), rel, net)
+}
+
+// timeCell shows a transfer's time, and the range of its runs' times when
+// it ran more than once.
+func timeCell(t Transfer) string {
+	lo, hi, ok := runRange(t)
+	if !ok {
+		return formatSeconds(t.Seconds)
+	}
+	return fmt.Sprintf("%s (%s–%s)", formatSeconds(t.Seconds), formatSeconds(lo), formatSeconds(hi))
 }
 
 func ratio(mbps float64, nuage Transfer) string {

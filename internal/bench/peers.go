@@ -59,32 +59,55 @@ func (r *runner) measurePeers(ctx context.Context) error {
 		put.Installed, get.Installed = true, true
 		put.Version = toolVersion(ctx, pt.tool)
 		get.Version = put.Version
-		pr := &peerRun{dir: filepath.Join(r.cfg.WorkDir, "peers", pt.tool), put: &put, get: &get, env: os.Environ()}
-		err := os.MkdirAll(pr.dir, 0o700)
-		if err == nil {
-			r.progress("%s (%s): %s, then %s", pt.tool, put.Version, pt.putLabel, pt.getLabel)
-			err = pt.run(r, ctx, pr)
-		}
-		if rmErr := os.RemoveAll(pr.dir); err == nil && rmErr != nil {
-			r.note("%s: removing %s: %v", pt.tool, pr.dir, rmErr)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			for _, p := range []*PeerResult{&put, &get} {
-				if p.Transfer.Error == "" && !p.Transfer.OK() {
-					p.Transfer.Error = err.Error()
-				}
+		r.progress("%s (%s): %s, then %s", pt.tool, put.Version, pt.putLabel, pt.getLabel)
+		var puts, gets []Transfer
+		for i := range r.cfg.Runs {
+			if r.cfg.Runs > 1 {
+				r.progress("  run %d of %d", i+1, r.cfg.Runs)
 			}
-			r.note("%s: %v", pt.tool, err)
+			runPut, runGet, err := r.peerRun(ctx, pt.tool, pt.run, put, get)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			puts, gets = append(puts, runPut.Transfer), append(gets, runGet.Transfer)
+			for _, p := range []*PeerResult{&runPut, &runGet} {
+				r.progress("  %s: %s", p.Label, describe(p.Transfer))
+			}
+			if err != nil {
+				r.note("%s: %v", pt.tool, err)
+				break
+			}
 		}
-		for _, p := range []*PeerResult{&put, &get} {
-			r.progress("  %s: %s", p.Label, describe(p.Transfer))
+		put.Transfer, get.Transfer = medianRun(puts, r.cfg.Runs), medianRun(gets, r.cfg.Runs)
+		if r.cfg.Runs > 1 {
+			r.progress("  median: %s: %s; %s: %s", put.Label, describe(put.Transfer), get.Label, describe(get.Transfer))
 		}
 		r.res.Peers = append(r.res.Peers, put, get)
 	}
 	return nil
+}
+
+// peerRun runs one peer's put and get once, in a fresh directory (a new
+// remote, repository or key) that it removes afterwards, and returns the
+// two results, filled in from the put and get templates. When the pair
+// fails, the operation that did not produce a figure carries the error.
+func (r *runner) peerRun(ctx context.Context, tool string, run func(*runner, context.Context, *peerRun) error, put, get PeerResult) (PeerResult, PeerResult, error) {
+	pr := &peerRun{dir: filepath.Join(r.cfg.WorkDir, "peers", tool), put: &put, get: &get, env: os.Environ()}
+	err := os.MkdirAll(pr.dir, 0o700)
+	if err == nil {
+		err = run(r, ctx, pr)
+	}
+	if rmErr := os.RemoveAll(pr.dir); err == nil && rmErr != nil {
+		r.note("%s: removing %s: %v", tool, pr.dir, rmErr)
+	}
+	if err != nil {
+		for _, p := range []*PeerResult{&put, &get} {
+			if p.Transfer.Error == "" && !p.Transfer.OK() {
+				p.Transfer.Error = err.Error()
+			}
+		}
+	}
+	return put, get, err
 }
 
 // toolVersion returns the first words of a tool's version output.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +50,10 @@ func fakeTools(t *testing.T) string {
 	return dir
 }
 
-func testRunner(t *testing.T, size int64) *runner {
+func testRunner(t *testing.T, size int64, runs int) *runner {
 	t.Helper()
 	work := t.TempDir()
-	r := &runner{cfg: Config{Size: size, WorkDir: work}, res: &Results{}}
+	r := &runner{cfg: Config{Size: size, WorkDir: work, Runs: runs}, res: &Results{}}
 	if err := os.MkdirAll(filepath.Join(work, "input"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestMeasurePeers(t *testing.T) {
 	t.Setenv("PATH", fakeTools(t)) // only the fake age: rclone and restic are "missing"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := testRunner(t, 3<<20+5)
+	r := testRunner(t, 3<<20+5, 3)
 	if err := r.measurePeers(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +94,11 @@ func TestMeasurePeers(t *testing.T) {
 	if !get.Transfer.OK() || !get.Transfer.Verified {
 		t.Errorf("age get: %+v", get)
 	}
+	for _, p := range []PeerResult{put, get} {
+		if rs := p.Transfer.RunSeconds; len(rs) != 3 || slices.Min(rs) <= 0 || p.Transfer.Seconds != median(rs) {
+			t.Errorf("age %s: runs %v, reported %v s; want 3 runs and their median", p.Op, rs, p.Transfer.Seconds)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(r.cfg.WorkDir, "peers", "age")); !os.IsNotExist(err) {
 		t.Errorf("peer directory left behind: %v", err)
 	}
@@ -103,13 +109,13 @@ func TestMeasurePeersDetectsCorruption(t *testing.T) {
 	t.Setenv("CORRUPT", "1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := testRunner(t, 1<<20)
+	r := testRunner(t, 1<<20, 2)
 	if err := r.measurePeers(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range r.res.Peers {
 		if p.Tool == "age" && p.Op == OpGet {
-			if p.Transfer.Verified || !strings.Contains(p.Transfer.Error, "differs") {
+			if p.Transfer.Verified || !strings.Contains(p.Transfer.Error, "differs") || !strings.HasPrefix(p.Transfer.Error, "run 1 of 2: ") {
 				t.Fatalf("corrupted output accepted: %+v", p.Transfer)
 			}
 			if len(r.res.Notes) == 0 {

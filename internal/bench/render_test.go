@@ -30,9 +30,9 @@ func sampleResults() *Results {
 		Command:   "nuage bench --size=1GiB",
 		Machine:   Machine{CPU: "Test CPU", Cores: 2, MemoryBytes: 24 << 30, OS: "linux", Arch: "amd64", Kernel: "Linux 6.1", Go: "go1.26", Filesystem: "ext4"},
 		LoadStart: 0.4, LoadEnd: 1.9,
-		Setup: Setup{Size: 1 << 30, Nodes: 6, K: 4, N: 6, SegmentSize: 16 << 20, BlockSize: 65536, SmallFiles: 10000, SmallFileSize: 4096, RangeSize: 1 << 20, Peers: true},
+		Setup: Setup{Size: 1 << 30, Nodes: 6, K: 4, N: 6, SegmentSize: 16 << 20, BlockSize: 65536, SmallFiles: 10000, SmallFileSize: 4096, RangeSize: 1 << 20, Peers: true, Runs: 3},
 		Nuage: Nuage{
-			Put:       Transfer{Bytes: 1 << 30, Seconds: 5, MBps: 214.7, CPUSeconds: 9, CPUPerGiB: 9, PeakRSS: 120 << 20, ServerCPUPerGiB: 4},
+			Put:       Transfer{Bytes: 1 << 30, Seconds: 5, MBps: 214.7, CPUSeconds: 9, CPUPerGiB: 9, PeakRSS: 120 << 20, ServerCPUPerGiB: 4, RunSeconds: []float64{5.5, 5, 4}},
 			Get:       Transfer{Bytes: 1 << 30, Seconds: 3, MBps: 357.9, CPUSeconds: 6, CPUPerGiB: 6, PeakRSS: 130 << 20, ServerCPUPerGiB: 2, Verified: true},
 			FirstByte: Latency{Runs: 3, FirstByteSeconds: 0.21, Length: 1 << 30},
 			Range:     Latency{Runs: 3, FirstByteSeconds: 0.08, TotalSeconds: 0.081, Offset: 1<<29 - 1<<19, Length: 1 << 20},
@@ -59,7 +59,9 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"Command: `nuage bench --size=1GiB`",
 		"Test CPU, 2 cores, 24 GiB RAM, Linux 6.1 amd64, go1.26, work directory on ext4",
-		"| put | `nuage put` | 215 | 5.00 s | 9.00 | 120 MiB | 1.00× | 4.00 |",
+		"| put | `nuage put` | 215 | 5.00 s (4.00 s–5.50 s) | 9.00 | 120 MiB | 1.00× | 4.00 |",
+		"| get | `nuage get` | 358 | 3.00 s | 6.00 |",
+		"Each transfer ran 3 times",
 		"| put | rclone copy → crypt (rclone v1.60) | 179 | 6.00 s |",
 		"0.83×",
 		"| get | rclone copy ← crypt (rclone v1.60) | failed: exit status 1: <boom> & more |",
@@ -97,6 +99,7 @@ func TestWriteSVG(t *testing.T) {
 	if err := WriteSVG(&b, r); err != nil {
 		t.Fatal(err)
 	}
+	svg := b.String()
 	// Well-formed XML, and one bar (a rect with a title) per figure:
 	// nuage, the ceiling and the measured peer in each group where they
 	// have figures.
@@ -129,12 +132,16 @@ func TestWriteSVG(t *testing.T) {
 			inText = false
 		}
 	}
+	if !strings.Contains(svg, "<title>nuage put: runs from 195 to 268 MB/s</title>") {
+		t.Errorf("SVG has no whisker for nuage put's runs:\n%s", svg)
+	}
 	// Legend swatches (5) + put: nuage, rclone, ceiling + get: nuage, ceiling.
 	if want := 5 + 3 + 2; bars != want {
 		t.Errorf("%d filled rects, want %d", bars, want)
 	}
 	all := strings.Join(texts, "\n")
-	for _, want := range []string{"nuage put", "215 MB/s", "rclone copy → crypt", "179 MB/s", "not installed (apt-get install -y restic)", "failed", "ceiling of this machine"} {
+	for _, want := range []string{"nuage put", "215 MB/s", "rclone copy → crypt", "179 MB/s", "not installed (apt-get install -y restic)", "failed", "ceiling of this machine",
+		"median of 3 runs"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("SVG text lacks %q", want)
 		}

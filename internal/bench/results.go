@@ -6,7 +6,7 @@ import (
 
 // SchemaVersion is the version of the Results JSON layout. It changes when
 // a field is renamed or its meaning changes, not when one is added.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // MB is the unit of every throughput figure: 10^6 bytes, as rclone, restic
 // and most disk benchmarks count.
@@ -64,6 +64,9 @@ type Setup struct {
 	SmallFileSize int   `json:"small_file_size"`
 	RangeSize     int64 `json:"range_size"`
 	Peers         bool  `json:"peers"`
+	// Runs is how many times each large-file transfer, nuage's and the
+	// peers', ran (see Transfer.RunSeconds).
+	Runs int `json:"runs"`
 }
 
 // Nuage holds the client-side measurements. Every figure comes from a
@@ -103,6 +106,11 @@ type Transfer struct {
 	Verified bool `json:"verified,omitempty"`
 	// Error is set when the operation failed or was skipped.
 	Error string `json:"error,omitempty"`
+	// RunSeconds holds every run's Seconds, in the order they ran, when
+	// the operation ran more than once (Setup.Runs). The other figures
+	// are then those of the median run by time (with an even count, the
+	// slower of the middle two), except PeakRSS, the highest of any run.
+	RunSeconds []float64 `json:"run_seconds,omitempty"`
 }
 
 // OK reports whether the transfer produced a figure.

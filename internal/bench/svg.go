@@ -16,6 +16,9 @@ type chartBar struct {
 	note  string  // shown instead of a value ("not installed …", "failed")
 	fill  string
 	dash  bool // outlined, dashed: a ceiling, not a measurement
+	// lo and hi are the slowest and fastest runs' MB/s, drawn as a
+	// whisker across the bar, when the transfer ran more than once.
+	lo, hi float64
 }
 
 type chartGroup struct {
@@ -76,7 +79,11 @@ func transferBar(label string, t Transfer, fill string) chartBar {
 	if fill == "" {
 		fill = "#6b7280"
 	}
-	return chartBar{label: label, value: t.MBps, fill: fill}
+	b := chartBar{label: label, value: t.MBps, fill: fill}
+	if fastest, slowest, ok := runRange(t); ok && fastest > 0 {
+		b.lo, b.hi = float64(t.Bytes)/slowest/MB, float64(t.Bytes)/fastest/MB
+	}
+	return b
 }
 
 // niceMax rounds v up to 1, 2, 2.5 or 5 × 10^k, for axis ticks.
@@ -116,7 +123,7 @@ func WriteSVG(w io.Writer, r *Results) error {
 	nbars := 0
 	for _, g := range groups {
 		for _, b := range g.bars {
-			maxV = math.Max(maxV, b.value)
+			maxV = math.Max(maxV, math.Max(b.value, b.hi))
 			nbars++
 		}
 	}
@@ -157,7 +164,11 @@ func WriteSVG(w io.Writer, r *Results) error {
 		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d1d5db" stroke-width="1"/>`+"\n", gx, plotTop+8, gx, plotBottom)
 		p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#4b5563">%s</text>`+"\n", gx, plotBottom+16, strconv.FormatFloat(v, 'f', -1, 64))
 	}
-	p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#4b5563">MB/s (10⁶ bytes per second of file size)</text>`+"\n", plotX+plotW/2, plotBottom+33)
+	axis := "MB/s (10⁶ bytes per second of file size)"
+	if s.Runs > 1 {
+		axis += fmt.Sprintf("; median of %d runs, whiskers from the slowest to the fastest", s.Runs)
+	}
+	p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#4b5563">%s</text>`+"\n", plotX+plotW/2, plotBottom+33, esc(axis))
 
 	y := plotTop
 	for _, g := range groups {
@@ -180,7 +191,17 @@ func WriteSVG(w io.Writer, r *Results) error {
 				}
 				p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"%s><title>%s: %s MB/s</title></rect>`+"\n",
 					plotX, y, wd, svgBarH, b.fill, style, esc(b.label), formatRate(b.value))
-				p(`<text x="%.1f" y="%.1f" fill="#111827">%s MB/s</text>`+"\n", plotX+wd+6, ty, formatRate(b.value))
+				end := plotX + wd
+				if b.hi > 0 {
+					// The runs' range: a whisker across the bar's end.
+					x0, x1, my := x(b.lo), x(b.hi), y+svgBarH/2
+					p(`<g stroke="#111827" stroke-width="1.2"><title>%s: runs from %s to %s MB/s</title>`, esc(b.label), formatRate(b.lo), formatRate(b.hi))
+					p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x0, my, x1, my)
+					p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, x0, my-5, x0, my+5)
+					p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/></g>`+"\n", x1, my-5, x1, my+5)
+					end = math.Max(end, x1)
+				}
+				p(`<text x="%.1f" y="%.1f" fill="#111827">%s MB/s</text>`+"\n", end+6, ty, formatRate(b.value))
 			}
 			y += svgBarH + svgBarGap
 		}
