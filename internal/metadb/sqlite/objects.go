@@ -464,9 +464,7 @@ WHERE o.id = $1 AND o.account = $2 AND s.committed ORDER BY s.idx`, object[:], a
 		return nil, wrap(op, err)
 	}
 	if len(idx) == 0 {
-		var one int
-		err := db.r.QueryRowContext(ctx, `SELECT 1 FROM objects WHERE id = $1 AND account = $2`, object[:], account[:]).Scan(&one)
-		if err != nil {
+		if err := db.exists(ctx, objectExistsQuery, object[:], account[:]); err != nil {
 			return nil, wrap(op, err)
 		}
 	}
