@@ -50,6 +50,7 @@ import (
 	"github.com/nuage-storage/nuage/internal/api"
 	"github.com/nuage-storage/nuage/internal/cluster"
 	"github.com/nuage-storage/nuage/internal/crypto/stream"
+	"github.com/nuage-storage/nuage/internal/timerslack"
 )
 
 // Defaults and limits of a run.
@@ -107,6 +108,11 @@ type Config struct {
 	SaveSession func(dir string, st client.State) error
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
+	// PeerTimerSlack is the timer slack the peers run with, where the
+	// system has one (internal/timerslack): that of the shell that
+	// started the benchmark, so that they run as a user would run them,
+	// whatever slack nuage gives itself. 0: this process's.
+	PeerTimerSlack time.Duration
 }
 
 func (c *Config) check() error {
@@ -177,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	cfg.WorkDir = work
 	start := time.Now()
 	r := &runner{cfg: cfg, res: &Results{Schema: SchemaVersion, Started: start.UTC().Truncate(time.Second), Command: cfg.Command, Peers: []PeerResult{}}}
-	r.res.Machine = machine(cfg.WorkDir)
+	r.res.Machine = machine(cfg.WorkDir, cfg.PeerTimerSlack)
 	r.res.LoadStart = loadAverage()
 	if busy := float64(r.res.Machine.Cores) / 2; r.res.LoadStart > busy {
 		r.note("the machine was busy when the run started (load average %.1f on %d cores): every figure is depressed, compare ratios within this run only", r.res.LoadStart, r.res.Machine.Cores)
@@ -197,8 +203,13 @@ func (r *runner) note(format string, args ...any) {
 	r.progress("note: %s", msg)
 }
 
-func machine(dir string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), Filesystem: fsType(dir)}
+func machine(dir string, peerSlack time.Duration) Machine {
+	slack := timerslack.Current()
+	if peerSlack <= 0 {
+		peerSlack = slack
+	}
+	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), Filesystem: fsType(dir),
+		TimerSlackNS: int64(slack), PeerTimerSlackNS: int64(peerSlack)}
 	machineInfo(&m)
 	return m
 }
@@ -402,7 +413,7 @@ func (r *runner) measurePut(ctx context.Context, i int) (Transfer, error) {
 	if err := warmFile(r.input); err != nil {
 		return Transfer{}, fmt.Errorf("read input: %w", err)
 	}
-	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "put", r.input, remoteName(i)), nil)
+	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "put", r.input, remoteName(i)), nil, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Transfer{}, ctx.Err()
@@ -422,7 +433,7 @@ func (r *runner) measureGet(ctx context.Context, i int) (Transfer, error) {
 	r.progress("nuage get of %s%s", formatBytes(r.cfg.Size), r.runLabel(i))
 	out := filepath.Join(r.cfg.WorkDir, "out", "large.bin")
 	defer os.Remove(out)
-	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "get", remoteName(i), out), nil)
+	p, err := runMeasured(ctx, r.nuage(ctx, "-q", "get", remoteName(i), out), nil, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Transfer{}, ctx.Err()
@@ -458,7 +469,7 @@ func (r *runner) child(ctx context.Context, req ChildRequest) (ChildResult, proc
 	if err != nil {
 		return ChildResult{}, procResult{}, err
 	}
-	p, err := runMeasured(ctx, r.nuage(ctx, "bench-client"), in)
+	p, err := runMeasured(ctx, r.nuage(ctx, "bench-client"), in, 0)
 	if err != nil {
 		return ChildResult{}, p, err
 	}
@@ -538,7 +549,7 @@ func (r *runner) measureSmallFiles(ctx context.Context) error {
 	}
 	r.progress("nuage put -r of %d files of %s in %d folders", n, formatBytes(SmallFileSize), folders)
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.SmallFilesTimeout)
-	p, err := runMeasured(pctx, r.nuage(pctx, "-q", "put", "-r", dir, remoteSmall), nil)
+	p, err := runMeasured(pctx, r.nuage(pctx, "-q", "put", "-r", dir, remoteSmall), nil, 0)
 	cancel()
 	put := FileRate{Files: n, Folders: folders}
 	if err != nil {

@@ -125,7 +125,25 @@ func machineLine(m Machine) string {
 	if m.Filesystem != "" {
 		parts = append(parts, "work directory on "+m.Filesystem)
 	}
+	if m.TimerSlackNS > 0 {
+		s := "timer slack " + formatSlack(m.TimerSlackNS)
+		if m.PeerTimerSlackNS > 0 && m.PeerTimerSlackNS != m.TimerSlackNS {
+			s += " (peers " + formatSlack(m.PeerTimerSlackNS) + ")"
+		}
+		parts = append(parts, s)
+	}
 	return strings.Join(parts, ", ")
+}
+
+// formatSlack renders a timer slack in nanoseconds: 1 ms, 50 µs.
+func formatSlack(ns int64) string {
+	switch {
+	case ns%1e6 == 0:
+		return fmt.Sprintf("%d ms", ns/1e6)
+	case ns%1e3 == 0:
+		return fmt.Sprintf("%d µs", ns/1e3)
+	}
+	return fmt.Sprintf("%d ns", ns)
 }
 
 // transferCells renders the MB/s … network CPU cells of a transfer row.

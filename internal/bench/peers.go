@@ -139,7 +139,7 @@ func (r *runner) timed(ctx context.Context, pr *peerRun, dst *PeerResult, verify
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = pr.env
 	cmd.Dir = pr.dir
-	p, err := runMeasured(ctx, cmd, nil)
+	p, err := runMeasured(ctx, cmd, nil, r.cfg.PeerTimerSlack)
 	if err != nil {
 		dst.Transfer.Error = err.Error()
 		return err

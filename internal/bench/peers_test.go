@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 /bin/cp "$in" "$out" || exit 1
+if [ -n "$SLACKLOG" ]; then /bin/cat /proc/self/timerslack_ns >> "$SLACKLOG"; fi
 if [ -n "$dec" ] && [ -n "$CORRUPT" ]; then printf 'x' | /bin/dd of="$out" bs=1 seek=10 conv=notrunc 2>/dev/null; fi
 `
 
@@ -101,6 +102,31 @@ func TestMeasurePeers(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.cfg.WorkDir, "peers", "age")); !os.IsNotExist(err) {
 		t.Errorf("peer directory left behind: %v", err)
+	}
+}
+
+// TestPeersRunWithTheirTimerSlack checks that the peers get the slack the
+// benchmark was told to give them (the shell's), not the benchmark's own.
+func TestPeersRunWithTheirTimerSlack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("timer slack is Linux's")
+	}
+	t.Setenv("PATH", fakeTools(t))
+	log := filepath.Join(t.TempDir(), "slack")
+	t.Setenv("SLACKLOG", log)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := testRunner(t, 1<<20, 1)
+	r.cfg.PeerTimerSlack = 77 * time.Microsecond
+	if err := r.measurePeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(b)); !slices.Equal(got, []string{"77000", "77000"}) {
+		t.Errorf("age put and get ran with timer slacks %q ns, want 77000 each", got)
 	}
 }
 

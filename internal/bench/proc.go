@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/nuage-storage/nuage/internal/timerslack"
 )
 
 // procResult is what one measured child process cost.
@@ -48,8 +50,9 @@ const (
 // runMeasured runs cmd to completion with stdin as its input and measures
 // it. Dirty pages are flushed before the clock starts, and the sync after
 // the process exits is timed separately. A non-zero exit is an error that
-// quotes the end of the child's standard error.
-func runMeasured(ctx context.Context, cmd *exec.Cmd, stdin []byte) (procResult, error) {
+// quotes the end of the child's standard error. The child runs with a
+// timer slack of slack, or this process's if slack is 0.
+func runMeasured(ctx context.Context, cmd *exec.Cmd, stdin []byte, slack time.Duration) (procResult, error) {
 	var res procResult
 	stdout := &headBuffer{max: maxStdout}
 	stderr := &tailBuffer{max: maxStderr}
@@ -64,7 +67,7 @@ func runMeasured(ctx context.Context, cmd *exec.Cmd, stdin []byte) (procResult, 
 	}
 	p0 := selfCPU()
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := timerslack.Start(cmd, slack); err != nil {
 		return res, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	// Start returns once the child has exec'd, so this bounds the part

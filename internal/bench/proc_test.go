@@ -61,7 +61,7 @@ func TestRunMeasured(t *testing.T) {
 		ballast[i] = 1
 	}
 	defer func() { ballast = nil }()
-	p, err := runMeasured(ctx, helper(t, ctx, 64, 0), nil)
+	p, err := runMeasured(ctx, helper(t, ctx, 64, 0), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestRunMeasured(t *testing.T) {
 func TestRunMeasuredFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := runMeasured(ctx, helper(t, ctx, 1, 3), nil)
+	_, err := runMeasured(ctx, helper(t, ctx, 1, 3), nil, 0)
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "helper stderr line") {
 		t.Fatalf("err = %v, want the exit status and the child's stderr", err)
 	}
-	_, err = runMeasured(ctx, exec.CommandContext(ctx, filepath.Join(t.TempDir(), "missing")), nil)
+	_, err = runMeasured(ctx, exec.CommandContext(ctx, filepath.Join(t.TempDir(), "missing")), nil, 0)
 	if err == nil {
 		t.Fatal("starting a missing program succeeded")
 	}

@@ -28,7 +28,7 @@ func sampleResults() *Results {
 		Started:   time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 		Seconds:   321,
 		Command:   "nuage bench --size=1GiB",
-		Machine:   Machine{CPU: "Test CPU", Cores: 2, MemoryBytes: 24 << 30, OS: "linux", Arch: "amd64", Kernel: "Linux 6.1", Go: "go1.26", Filesystem: "ext4"},
+		Machine:   Machine{CPU: "Test CPU", Cores: 2, MemoryBytes: 24 << 30, OS: "linux", Arch: "amd64", Kernel: "Linux 6.1", Go: "go1.26", Filesystem: "ext4", TimerSlackNS: 1e6, PeerTimerSlackNS: 50e3},
 		LoadStart: 0.4, LoadEnd: 1.9,
 		Setup: Setup{Size: 1 << 30, Nodes: 6, K: 4, N: 6, SegmentSize: 16 << 20, BlockSize: 65536, SmallFiles: 10000, SmallFileSize: 4096, RangeSize: 1 << 20, Peers: true, Runs: 3},
 		Nuage: Nuage{
@@ -58,7 +58,7 @@ func TestWriteMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"Command: `nuage bench --size=1GiB`",
-		"Test CPU, 2 cores, 24 GiB RAM, Linux 6.1 amd64, go1.26, work directory on ext4",
+		"Test CPU, 2 cores, 24 GiB RAM, Linux 6.1 amd64, go1.26, work directory on ext4, timer slack 1 ms (peers 50 µs)",
 		"| put | `nuage put` | 215 | 5.00 s (4.00 s–5.50 s) | 9.00 | 120 MiB | 1.00× | 4.00 |",
 		"| get | `nuage get` | 358 | 3.00 s | 6.00 |",
 		"Each transfer ran 3 times",
@@ -226,3 +226,19 @@ func TestFormatting(t *testing.T) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+func TestMachineLineSlack(t *testing.T) {
+	for _, c := range []struct {
+		m    Machine
+		want string
+	}{
+		{Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26"}, "2 cores, linux amd64, go1.26"},
+		{Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26", TimerSlackNS: 1e6, PeerTimerSlackNS: 1e6}, "2 cores, linux amd64, go1.26, timer slack 1 ms"},
+		{Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26", TimerSlackNS: 250e3, PeerTimerSlackNS: 50e3}, "2 cores, linux amd64, go1.26, timer slack 250 µs (peers 50 µs)"},
+		{Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26", TimerSlackNS: 1500, PeerTimerSlackNS: 50e3}, "2 cores, linux amd64, go1.26, timer slack 1500 ns (peers 50 µs)"},
+	} {
+		if got := machineLine(c.m); got != c.want {
+			t.Errorf("machineLine(%+v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}

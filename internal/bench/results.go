@@ -50,6 +50,12 @@ type Machine struct {
 	// Filesystem is the type of the file system holding the work
 	// directory (ext4, xfs, tmpfs…), where every byte is written.
 	Filesystem string `json:"filesystem,omitempty"`
+	// TimerSlackNS is the timer slack nuage's processes ran with
+	// (internal/timerslack), and PeerTimerSlackNS the one the peers ran
+	// with: the slack the benchmark itself was started with, as a shell
+	// would give them. 0 where the system has none.
+	TimerSlackNS     int64 `json:"timer_slack_ns,omitempty"`
+	PeerTimerSlackNS int64 `json:"peer_timer_slack_ns,omitempty"`
 }
 
 // Setup is the network and workload the run used.
