@@ -16,6 +16,7 @@ import (
 
 	"github.com/nuage-storage/nuage/client"
 	"github.com/nuage-storage/nuage/internal/bench"
+	"github.com/nuage-storage/nuage/internal/timerslack"
 )
 
 func (a *app) benchCommand() *cobra.Command {
@@ -85,6 +86,9 @@ The work directory needs about 4 + 1.5 × --runs times --size of free space.`,
 				SmallFiles: small, SmallFilesTimeout: smallTime,
 				Peers: peers, WorkDir: work, Exe: exe, Command: benchCommandLine(cmd),
 				StageBudget: stageTime, Progress: progress,
+				// Peers run as the user's shell would run them, not with the
+				// timer slack nuage gives itself.
+				PeerTimerSlack: timerslack.Started(),
 				SaveSession: func(dir string, st client.State) error {
 					return (&app{configDir: dir}).saveState(st)
 				},

@@ -260,3 +260,24 @@ func linkURLCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv(args[2], u)
 }
+
+func TestCommandName(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"put", "a", "/a"}, "put"},
+		{[]string{"-q", "get", "/a", "a"}, "get"},
+		{[]string{"--config", "/tmp/put", "ls"}, "ls"},
+		{[]string{"--config=/tmp/c", "-v", "serve", "--data", "d"}, "serve"},
+		{[]string{"-q", "--", "cat", "/a"}, "cat"},
+		{[]string{"-h"}, ""},
+		{[]string{"--config"}, ""},
+		{nil, ""},
+		{[]string{"help", "put"}, "help"},
+	} {
+		if got := commandName(c.args); got != c.want {
+			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}

@@ -5,16 +5,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nuage-storage/nuage/internal/timerslack"
 )
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -27,6 +32,39 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// threadSlacks returns the timer slack of every thread of process pid.
+func threadSlacks(t *testing.T, pid int) map[int]time.Duration {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slacks := map[int]time.Duration{}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		// Linux lists timerslack_ns under /proc/TID, not under task/TID.
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread ended meanwhile
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slacks[tid] = time.Duration(ns)
+	}
+	if len(slacks) < 2 {
+		t.Fatalf("process %d has %d threads; the Go runtime alone starts two", pid, len(slacks))
+	}
+	return slacks
 }
 
 // TestMultiProcessNetwork runs the real thing: `nuage serve --nodes 0` and
@@ -45,9 +83,12 @@ func TestMultiProcessNetwork(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
+	// One node keeps the timer slack it inherits; the others raise theirs.
+	extraEnv := map[string][]string{"node0": {timerslack.Env + "=off"}}
 	start := func(name string, args ...string) (*exec.Cmd, *bufio.Scanner) {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), "NUAGE_PASSWORD=", "NUAGE_CONFIG="+filepath.Join(dir, "cfg"))
+		cmd.Env = append(cmd.Env, extraEnv[name]...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +108,7 @@ func TestMultiProcessNetwork(t *testing.T) {
 		return cmd, bufio.NewScanner(out)
 	}
 	coordAddr := freeAddr(t)
-	_, sc := start("coordinator", "serve", "--nodes", "0", "--listen", coordAddr, "--data", filepath.Join(dir, "coord"))
+	coord, sc := start("coordinator", "serve", "--nodes", "0", "--listen", coordAddr, "--data", filepath.Join(dir, "coord"))
 	if !sc.Scan() || !strings.Contains(sc.Text(), "listening on") {
 		t.Fatalf("serve did not report its address: %q", sc.Text())
 	}
@@ -88,6 +129,20 @@ func TestMultiProcessNetwork(t *testing.T) {
 			t.Fatalf("node %d did not start: %q", i, nsc.Text())
 		}
 		drain(nsc)
+	}
+	if runtime.GOOS == "linux" {
+		inherited := timerslack.Current()
+		for _, p := range []struct {
+			name string
+			cmd  *exec.Cmd
+			want time.Duration
+		}{{"serve", coord, max(timerslack.Default, inherited)}, {"node 1", nodes[1], max(timerslack.Default, inherited)}, {"node 0 (" + timerslack.Env + "=off)", nodes[0], inherited}} {
+			for tid, got := range threadSlacks(t, p.cmd.Process.Pid) {
+				if got != p.want {
+					t.Errorf("%s: thread %d has a timer slack of %v, want %v", p.name, tid, got, p.want)
+				}
+			}
+		}
 	}
 	nuage := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, bin, args...)
