@@ -142,6 +142,10 @@ func TestMultiProcessNetwork(t *testing.T) {
 					t.Errorf("%s: thread %d has a timer slack of %v, want %v", p.name, tid, got, p.want)
 				}
 			}
+			// Executed again, the process keeps its name (not "exe").
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.cmd.Process.Pid)); err != nil || strings.TrimSpace(string(b)) != "nuage" {
+				t.Errorf("%s: the process is named %q (%v), want nuage", p.name, b, err)
+			}
 		}
 	}
 	nuage := func(args ...string) (string, error) {

@@ -8,16 +8,19 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// fromEnv carries the slack the process started with across the
-// re-execution. Its presence also tells the new image not to execute
-// itself again, whatever its slack; Apply removes it from the
-// environment, so that the program's children never see it.
+// fromEnv carries across the re-execution the slack the process started
+// with and its name (comm), as "SLACK_NS/NAME": executing /proc/self/exe
+// names the process "exe", and the new image gives its threads their name
+// back. Its presence also tells the new image not to execute itself
+// again, whatever its slack; Apply removes it from the environment, so
+// that the program's children never see it.
 const fromEnv = "NUAGE_TIMER_SLACK_FROM"
 
 // exe is what Apply executes: the running program's own file, even if it
@@ -63,8 +66,12 @@ func Apply(want time.Duration) error {
 	if v, ok := os.LookupEnv(fromEnv); ok {
 		os.Unsetenv(fromEnv)
 		started = cur
+		v, name, _ := strings.Cut(v, "/")
 		if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns >= 0 {
 			started = time.Duration(ns)
+		}
+		if name != "" {
+			rename(name)
 		}
 		return nil
 	}
@@ -79,13 +86,31 @@ func Apply(want time.Duration) error {
 		_ = set(cur)
 		return nil
 	}
-	env := append(os.Environ(), fromEnv+"="+strconv.FormatInt(int64(cur), 10))
+	name, err := os.ReadFile("/proc/thread-self/comm")
+	if err != nil {
+		name = nil // the new image keeps the name "exe"
+	}
+	env := append(os.Environ(), fromEnv+"="+strconv.FormatInt(int64(cur), 10)+"/"+strings.TrimSuffix(string(name), "\n"))
 	err = syscall.Exec(exe, os.Args, env)
 	_ = set(cur)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return fmt.Errorf("timer slack: execute %s again: %w (set %s=off to skip this)", exe, err, Env)
+}
+
+// rename gives every thread of the process the name name (what ps and
+// top show), the calling thread first: threads inherit the name of the
+// thread that creates them. It is cosmetic, and errors are ignored.
+func rename(name string) {
+	_ = os.WriteFile("/proc/thread-self/comm", []byte(name), 0)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		_ = os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+	}
 }
 
 // Current returns the calling thread's timer slack, or 0 if the system

@@ -24,6 +24,7 @@ const (
 
 type report struct {
 	Threads []int64  // the slack of every thread, in ns
+	Names   []string // the name (comm) of every thread
 	Started int64    // Started(), in ns
 	FromEnv bool     // fromEnv still in the environment
 	Args    []string // os.Args
@@ -72,6 +73,12 @@ func helper(w string) int {
 			return 1
 		}
 		r.Threads = append(r.Threads, ns)
+		name, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "comm"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		r.Names = append(r.Names, strings.TrimSpace(string(name)))
 	}
 	r.Started = int64(Started())
 	_, r.FromEnv = os.LookupEnv(fromEnv)
@@ -116,6 +123,16 @@ func runHelper(t *testing.T, start, want time.Duration) (report, int) {
 	}
 	if r.FromEnv {
 		t.Errorf("%s left in the environment", fromEnv)
+	}
+	// Linux names a process after the file it executes, cut to 15 bytes.
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	for i, n := range r.Names {
+		if n != name {
+			t.Errorf("thread %d is named %q, want %q like the process it was started as", i, n, name)
+		}
 	}
 	return r, strings.Count(string(b), "start")
 }
